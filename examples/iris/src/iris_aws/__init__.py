@@ -1,0 +1,1 @@
+"""iris-aws: the kedro-aws reference project."""

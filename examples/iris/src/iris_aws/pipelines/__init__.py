@@ -1,0 +1,1 @@
+"""The project's pipelines, found by ``find_pipelines``."""

@@ -1,0 +1,1 @@
+"""kedro-aws: run Kedro pipelines on AWS, and offline with the same code."""

@@ -1,0 +1,55 @@
+"""What the running Kedro session tells kedro-aws: its parameters and the node being run.
+
+The plugin hooks (:mod:`kedro_aws.hooks`) fill this in; :mod:`kedro_aws.params` and the Spark
+decorators read it. Outside a session it is empty and readers fall back to the config on disk.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SessionParams:
+    """The parameters of the running session and where they came from (for error messages)."""
+
+    params: dict[str, Any]
+    env: str | None
+    runtime_params: dict[str, Any] = field(default_factory=dict)
+    project_path: Path | None = None
+    conf_source: str | None = None
+
+
+_lock = threading.Lock()
+_session_params: SessionParams | None = None
+# A ContextVar, not a global: ThreadRunner runs nodes concurrently in threads, and each thread
+# must see its own node.
+_current_node: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "kedro_aws_current_node", default=None
+)
+
+
+def set_session_params(state: SessionParams | None) -> None:
+    """Install (or with ``None`` clear) the running session's parameters."""
+    global _session_params  # noqa: PLW0603 - one session runs per process at a time
+    with _lock:
+        _session_params = state
+
+
+def session_params() -> SessionParams | None:
+    """The running session's parameters, or ``None`` outside a session."""
+    return _session_params
+
+
+def set_current_node(name: str | None) -> None:
+    """Record the node about to run in this thread (``None`` once it has finished)."""
+    _current_node.set(name)
+
+
+def current_node() -> str | None:
+    """Name of the node running in this thread, if any."""
+    return _current_node.get()
