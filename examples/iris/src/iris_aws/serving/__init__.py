@@ -1,0 +1,1 @@
+"""Model-server code packed into the SageMaker model archive."""
