@@ -1,0 +1,74 @@
+"""Persistent state of the local SageMaker client: one SQLite database under the local root.
+
+SQLite gives what the registry needs from a service: state that outlives the process, and
+transactions that serialise concurrent writers across processes (``BEGIN IMMEDIATE`` takes the
+write lock up front, so two registrations can never read the same "last version").
+
+Each feature of the client declares its own tables (``schema``) and the store creates them all,
+so adding resources (models, transform jobs) does not touch this module.
+
+Example:
+>>> store = SageMakerStore("/tmp/kedro-aws-doc-sm.sqlite", ["CREATE TABLE IF NOT EXISTS t (x)"])
+>>> with store.write() as db:
+...     _ = db.execute("INSERT INTO t VALUES (1)")
+>>> with store.read() as db:
+...     db.execute("SELECT count(*) FROM t").fetchone()[0] >= 1
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+# Long enough to ride out a burst of concurrent registrations; a stuck writer still surfaces.
+_LOCK_TIMEOUT_SECONDS = 60
+
+
+class SageMakerStore:
+    """SQLite database file with read and write transactions.
+
+    Args:
+        path: The database file (created with its parent folder if missing).
+        schema: ``CREATE TABLE IF NOT EXISTS`` / ``CREATE INDEX IF NOT EXISTS`` statements.
+    """
+
+    def __init__(self, path: str | Path, schema: Iterable[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(self._connect()) as db:
+            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+        with self.write() as db:
+            for statement in schema:
+                db.execute(statement)
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN ourselves, so the lock mode is ours to choose.
+        # A fresh connection per transaction keeps the store safe across threads and forks.
+        db = sqlite3.connect(self.path, timeout=_LOCK_TIMEOUT_SECONDS, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        return db
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A transaction holding the write lock from its first statement; commits on success."""
+        with contextlib.closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for reads."""
+        with contextlib.closing(self._connect()) as db:
+            db.execute("BEGIN")
+            try:
+                yield db
+            finally:
+                db.execute("ROLLBACK")
