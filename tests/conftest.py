@@ -1,12 +1,28 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite.
+
+Backends: ``make_client(service, region=...)`` returns a client obtained only through
+``kedro_aws.clients.client``, on the test's ``backend``:
+
+- ``local``: the offline backend, rooted in a fresh temporary directory;
+- ``moto``: boto3 against moto's in-process mock (``mock_aws``);
+- ``moto-server``: boto3 over HTTP against a moto server on loopback (``endpoint_url``), so the
+  requests go through botocore's real serialisation and parsing.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from kedro_aws.clients import client
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PROJECT = REPO_ROOT / "examples" / "iris"
@@ -55,3 +71,77 @@ def spark():
     assert isinstance(session, SparkSession)
     yield session
     session.stop()
+
+
+# --- Backends for contract suites: one behaviour test, run against every backend. ---
+
+BACKENDS = ("local", "moto", "moto-server")
+MakeClient = Callable[..., Any]
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials and no user AWS configuration, so nothing can reach a real account."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/kedro-aws-tests/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/kedro-aws-tests/credentials")
+
+
+@pytest.fixture(scope="session")
+def moto_server_url() -> Iterator[str]:
+    """A moto server on a free loopback port, shared by the session (reset per test)."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def _reset_moto_server(url: str) -> None:
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_client(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[MakeClient]:
+    """Factory of clients on the test's backend: ``make_client("s3", region="eu-west-1")``."""
+    if backend == "local":
+        root = tmp_path / "aws"
+        yield lambda service, region="us-east-1": client(
+            service, backend="local", root=root, region=region
+        )
+    elif backend == "moto":
+        with mock_aws():
+            yield lambda service, region="us-east-1": client(service, backend="aws", region=region)
+    else:
+        url = request.getfixturevalue("moto_server_url")
+        _reset_moto_server(url)
+        yield lambda service, region="us-east-1": client(
+            service, backend="aws", region=region, endpoint_url=url
+        )
+
+
+@pytest.fixture
+def local_root(tmp_path: Path) -> Path:
+    return tmp_path / "aws"
+
+
+@pytest.fixture
+def make_local_client(local_root: Path) -> MakeClient:
+    """Factory of local clients sharing one root (for local-only behaviour)."""
+    return lambda service, region="us-east-1": client(
+        service, backend="local", root=local_root, region=region
+    )

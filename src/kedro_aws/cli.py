@@ -23,8 +23,7 @@ def aws() -> None:
 @click.pass_obj
 def show_settings(metadata: Any, env: str | None) -> None:
     """Show the resolved aws.yml and the Spark properties a run would use."""
-    from rich.console import Console  # noqa: PLC0415 - keep `kedro --help` fast
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415 - keep `kedro --help` fast
 
     from kedro_aws.config import load_aws_settings, optional_config  # noqa: PLC0415
     from kedro_aws.spark.session import build_spark_conf, uses_s3_paths  # noqa: PLC0415
@@ -35,7 +34,7 @@ def show_settings(metadata: Any, env: str | None) -> None:
     uses_s3 = uses_s3_paths(optional_config(loader, "catalog") or {})
     spark_conf = build_spark_conf(optional_config(loader, "spark"), settings, uses_s3=uses_s3)
 
-    console = Console()
+    console = _console()
     table = Table(title=f"AWS settings (env '{context.env or loader.default_run_env}')")
     table.add_column("setting")
     table.add_column("value")
@@ -48,6 +47,170 @@ def show_settings(metadata: Any, env: str | None) -> None:
     for key, value in sorted(spark_conf.items()):
         spark.add_row(key, value)
     console.print(spark)
+
+
+@aws.group(name="registry")
+def registry() -> None:
+    """Inspect the SageMaker Model Registry and approve or reject model packages."""
+
+
+def _package_argument(func: Any) -> Any:
+    func = click.argument("version", required=False)(func)
+    return click.argument("group_or_arn")(func)
+
+
+@registry.command(name="list")
+@click.argument("group", required=False)
+@click.option("--status", type=click.Choice(["Approved", "Rejected", "PendingManualApproval"]))
+@env_option
+@click.pass_obj
+def registry_list(metadata: Any, group: str | None, status: str | None, env: str | None) -> None:
+    """List model package groups, or the versions of GROUP (newest first)."""
+    from rich.table import Table  # noqa: PLC0415
+
+    from kedro_aws.sagemaker.registry import list_packages  # noqa: PLC0415
+
+    sm = _sagemaker(metadata, env)
+    if group is None:
+        table = Table(title="Model package groups")
+        for column in ("group", "created", "description"):
+            table.add_column(column)
+        for page in sm.get_paginator("list_model_package_groups").paginate():
+            for item in page["ModelPackageGroupSummaryList"]:
+                table.add_row(
+                    item["ModelPackageGroupName"],
+                    _when(item.get("CreationTime")),
+                    item.get("ModelPackageGroupDescription", ""),
+                )
+    else:
+        packages = _registry_call(lambda: list_packages(sm, group, status))
+        table = Table(title=f"Model packages in {group}")
+        for column in ("version", "status", "created", "description", "arn"):
+            table.add_column(column)
+        for package in packages:
+            table.add_row(
+                str(package.version),
+                package.status,
+                _when(package.created),
+                package.description,
+                package.arn,
+            )
+    _console().print(table)
+
+
+@registry.command(name="describe")
+@_package_argument
+@env_option
+@click.pass_obj
+def registry_describe(
+    metadata: Any, group_or_arn: str, version: str | None, env: str | None
+) -> None:
+    """Show a model package: GROUP VERSION, GROUP (latest Approved) or an ARN."""
+    from rich.table import Table  # noqa: PLC0415
+
+    package = _resolve(metadata, env, group_or_arn, version)
+    table = Table(title=f"{package.group} version {package.version}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    rows = {
+        "arn": package.arn,
+        "status": package.status,
+        "created": _when(package.created),
+        "description": package.description,
+        "model data": package.model_data_url or "",
+        "image": package.image or "",
+    }
+    rows.update({f"env {k}": v for k, v in (package.environment or {}).items()})
+    rows.update({f"metadata {k}": v for k, v in sorted((package.metadata or {}).items())})
+    for key, value in rows.items():
+        table.add_row(key, str(value))
+    _console().print(table)
+
+
+def _set_status(
+    metadata: Any,
+    env: str | None,
+    group_or_arn: str,
+    version: str | None,
+    *,
+    status: str,
+    description: str | None,
+) -> None:
+    from kedro_aws.sagemaker.registry import set_approval  # noqa: PLC0415
+
+    if version is None and not group_or_arn.startswith("arn:"):
+        raise click.UsageError("Give GROUP VERSION or a model package ARN.")
+    package = _resolve(metadata, env, group_or_arn, version)
+    sm = _sagemaker(metadata, env)
+    updated = _registry_call(lambda: set_approval(sm, package.arn, status, description))
+    click.echo(f"{updated.arn}: {package.status} -> {updated.status}")
+
+
+@registry.command(name="approve")
+@_package_argument
+@click.option("--description", "-d", help="Why it is approved (ApprovalDescription).")
+@env_option
+@click.pass_obj
+def registry_approve(
+    metadata: Any, group_or_arn: str, version: str | None, description: str | None, env: str | None
+) -> None:
+    """Approve a model package (GROUP VERSION or ARN): deploy_model can then use it."""
+    _set_status(metadata, env, group_or_arn, version, status="Approved", description=description)
+
+
+@registry.command(name="reject")
+@_package_argument
+@click.option("--description", "-d", help="Why it is rejected (ApprovalDescription).")
+@env_option
+@click.pass_obj
+def registry_reject(
+    metadata: Any, group_or_arn: str, version: str | None, description: str | None, env: str | None
+) -> None:
+    """Reject a model package (GROUP VERSION or ARN)."""
+    _set_status(metadata, env, group_or_arn, version, status="Rejected", description=description)
+
+
+def _resolve(metadata: Any, env: str | None, group_or_arn: str, version: str | None) -> Any:
+    from kedro_aws.sagemaker.registry import resolve_package  # noqa: PLC0415
+
+    sm = _sagemaker(metadata, env)
+    if group_or_arn.startswith("arn:"):
+        return _registry_call(lambda: resolve_package(sm, arn=group_or_arn))
+    return _registry_call(lambda: resolve_package(sm, group_or_arn, version))
+
+
+def _registry_call(call: Any) -> Any:
+    from kedro_aws.sagemaker.registry import RegistryError  # noqa: PLC0415
+
+    try:
+        return call()
+    except RegistryError as error:
+        # click's own error (not KedroCliError, whose message needs a live exception context):
+        # prints "Error: <message>" and exits with status 1.
+        raise click.ClickException(str(error)) from error
+
+
+_clients: dict[tuple[Any, str | None], Any] = {}
+
+
+def _sagemaker(metadata: Any, env: str | None) -> Any:
+    key = (metadata.project_path, env)
+    if key not in _clients:
+        from kedro_aws.clients import client  # noqa: PLC0415
+
+        _load_context(metadata, env)  # the plugin hook publishes the env's aws.yml
+        _clients[key] = client("sagemaker")
+    return _clients[key]
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if value else ""
+
+
+def _console() -> Any:
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console()
 
 
 def _load_context(metadata: Any, env: str | None) -> Any:

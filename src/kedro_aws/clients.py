@@ -58,7 +58,7 @@ def client(
         ValueError: ``service`` has no local implementation (``backend="local"``).
         kedro_aws.config.AwsSettingsError: ``backend`` is not ``"aws"`` or ``"local"``.
     """
-    base = settings if settings is not None else _default_settings()
+    base = settings if settings is not None else current_settings()
     resolved = base.with_overrides(
         backend=backend,
         local_root=root,
@@ -85,8 +85,14 @@ def _local_client(service: str, settings: AwsSettings) -> Any:
     return client_class(root=settings.local_root, region=settings.region)
 
 
-def _default_settings() -> AwsSettings:
-    """Settings of the Kedro project we run in (its ``aws.yml``), else environment only."""
+def current_settings() -> AwsSettings:
+    """The running session's ``aws.yml`` (so ``--env`` applies), else the project's on disk
+    (``KEDRO_ENV`` picks the env), else the environment only."""
+    from kedro_aws import run_state  # noqa: PLC0415
+
+    state = run_state.session_params()
+    if state is not None and state.aws_settings is not None:
+        return state.aws_settings
     project_path = _kedro_project_path()
     if project_path is None:
         return AwsSettings.from_mapping({}, base_dir=Path.cwd())
@@ -114,3 +120,22 @@ def _config_loader(project_path: Path) -> Any:
         env=os.environ.get("KEDRO_ENV"),
         **settings.CONFIG_LOADER_ARGS,
     )
+
+
+def provision_local_bucket(settings: AwsSettings) -> None:
+    """Create the ``bucket`` of ``aws.yml`` in the local backend if it is missing.
+
+    On AWS the bucket is provisioned beforehand (and a missing one is a ``NoSuchBucket``
+    error, as it should be); the local backend stands in for that account, so the configured
+    bucket is made to exist the first time a session uses it.
+    """
+    if settings.backend != "local" or not settings.bucket:
+        return
+    s3 = _local_client("s3", settings)
+    try:
+        s3.head_bucket(Bucket=settings.bucket)
+    except s3.exceptions.ClientError:
+        request: dict[str, Any] = {"Bucket": settings.bucket}
+        if settings.region != "us-east-1":  # as on AWS, other regions need the constraint
+            request["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
+        s3.create_bucket(**request)

@@ -6,6 +6,7 @@ They:
   ``config_loader["spark"]`` and ``config_loader["aws"]`` work without touching ``settings.py``;
 - publish the session's parameters (``--env`` and ``--params`` included) to
   :mod:`kedro_aws.params`, and the running node's name for error messages;
+- make the ``bucket`` of ``aws.yml`` exist on the local backend (on AWS it must exist already);
 - start the Spark session from ``spark.yml`` (plus S3A settings from ``aws.yml`` when the
   catalog uses ``s3a://``) before a pipeline that reads or writes Spark datasets, and stop it
   when the run ends.
@@ -21,6 +22,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from kedro_aws import run_state
+from kedro_aws.clients import provision_local_bucket
 from kedro_aws.config import (
     AWS_CONFIG_PATTERNS,
     SPARK_CONFIG_PATTERNS,
@@ -59,6 +61,8 @@ class KedroAwsHooks:
         # config_loader["parameters"], not context.params: the latter imports every pipeline to
         # validate type hints, which breaks node modules that read parameters at import time.
         params = optional_config(loader, "parameters") or {}
+        aws_settings = load_aws_settings(loader, context.project_path)
+        provision_local_bucket(aws_settings)
         run_state.set_session_params(
             run_state.SessionParams(
                 params=params,
@@ -66,6 +70,7 @@ class KedroAwsHooks:
                 runtime_params=dict(getattr(loader, "runtime_params", None) or {}),
                 project_path=context.project_path,
                 conf_source=str(getattr(loader, "conf_source", "")) or None,
+                aws_settings=aws_settings,
             )
         )
 
@@ -74,7 +79,8 @@ class KedroAwsHooks:
         self._uses_s3 = uses_s3_paths(conf_catalog)
 
     @hook_impl
-    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        run_state.update_session(run_params=dict(run_params))
         if self._context is None or not self._needs_spark(pipeline, catalog):
             return
         self._spark = self.start_spark()
@@ -85,7 +91,8 @@ class KedroAwsHooks:
 
         loader = self._context.config_loader
         existed = SparkSession.getActiveSession() is not None
-        aws = load_aws_settings(loader, self._context.project_path)
+        state = run_state.session_params()
+        aws = state.aws_settings if state else load_aws_settings(loader, self._context.project_path)
         conf = build_spark_conf(optional_config(loader, "spark"), aws, uses_s3=self._uses_s3)
         app_name = self._context.project_path.name
         session = create_spark_session(conf, app_name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,10 @@ class SessionParams:
     runtime_params: dict[str, Any] = field(default_factory=dict)
     project_path: Path | None = None
     conf_source: str | None = None
+    # The session's aws.yml, so kedro_aws.client() inside a node follows `--env`.
+    aws_settings: Any = None
+    # From before_pipeline_run: session_id, pipeline_names, ... (for lineage metadata).
+    run_params: dict[str, Any] = field(default_factory=dict)
 
 
 _lock = threading.Lock()
@@ -38,6 +42,14 @@ def set_session_params(state: SessionParams | None) -> None:
     global _session_params  # noqa: PLW0603 - one session runs per process at a time
     with _lock:
         _session_params = state
+
+
+def update_session(**changes: Any) -> None:
+    """Replace fields of the running session's state (no-op outside a session)."""
+    global _session_params  # noqa: PLW0603
+    with _lock:
+        if _session_params is not None:
+            _session_params = replace(_session_params, **changes)
 
 
 def session_params() -> SessionParams | None:

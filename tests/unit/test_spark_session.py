@@ -121,9 +121,9 @@ HOOK_SCRIPT = textwrap.dedent(
         context = session.load_context()
         catalog = context.catalog
         result = {}
-        hooks.before_pipeline_run(pipeline=Pipeline([]), catalog=catalog)
+        hooks.before_pipeline_run(run_params={}, pipeline=Pipeline([]), catalog=catalog)
         result["started_for_non_spark_pipeline"] = SparkSession.getActiveSession() is not None
-        hooks.before_pipeline_run(pipeline=pipelines["__default__"], catalog=catalog)
+        hooks.before_pipeline_run(run_params={}, pipeline=pipelines["__default__"], catalog=catalog)
         spark = SparkSession.getActiveSession()
         result["partitions"] = spark.conf.get("spark.sql.shuffle.partitions")
         result["ui"] = spark.conf.get("spark.ui.enabled")

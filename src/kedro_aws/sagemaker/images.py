@@ -179,8 +179,8 @@ def check_sklearn_compatibility(
         SklearnVersionMismatchError: the lines differ and ``allow_mismatch`` is false.
         ImageResolutionError: ``framework_version`` is not a container version string.
 
-    Example:
-    >>> check_sklearn_compatibility("1.9.1", "1.4-2-py312", allow_mismatch=True)  # warns
+    Example (a mismatch: raises, or with ``allow_mismatch=True`` logs a warning):
+    >>> check_sklearn_compatibility("1.9.1", "1.9-0")
     """
     trained = _sklearn_minor(training_version)
     served = _container_sklearn_minor(framework_version)

@@ -11,5 +11,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     (``kedro run --pipelines train_and_register_model``).
     """
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = pipelines["pyspark_iris"]
+    # Kedro >= 1.5 imports only the pipelines a run asks for, so pyspark_iris may be absent.
+    if "pyspark_iris" in pipelines:
+        pipelines["__default__"] = pipelines["pyspark_iris"]
     return pipelines
