@@ -32,11 +32,17 @@ $(STAMP): $(REQS) scripts/check-python.sh
 java:
 	@bash scripts/ensure-java.sh
 
+KEDRO := cd $(EXAMPLE) && ../../$(BIN)/kedro
+
 demo: setup
-	cd $(EXAMPLE) && ../../$(BIN)/kedro run --env local
+	$(KEDRO) run --env local
+	$(KEDRO) run --env local --pipelines train_and_register_model
+	$(KEDRO) aws registry approve iris-classifier latest --env local -d "approved by make demo"
+	$(KEDRO) aws registry list iris-classifier --env local
 	@echo
-	@echo "Outputs of the offline run (env 'local'):"
-	@find $(EXAMPLE)/data -mindepth 2 -maxdepth 3 -newer $(STAMP) -not -name '.*' | sort | sed 's/^/  /'
+	@echo "Outputs of the offline runs (env 'local'), under $(EXAMPLE)/data:"
+	@cd $(EXAMPLE)/data && find . -mindepth 2 -maxdepth 3 -not -path './01_raw*' -not -name '.*' \
+		-not -path './aws/.kedro-aws*' | sort | sed 's|^\./|  |'
 
 test: setup
 	$(BIN)/python -m pytest

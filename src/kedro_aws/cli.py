@@ -154,7 +154,10 @@ def _set_status(
 def registry_approve(
     metadata: Any, group_or_arn: str, version: str | None, description: str | None, env: str | None
 ) -> None:
-    """Approve a model package (GROUP VERSION or ARN): deploy_model can then use it."""
+    """Approve a model package (GROUP VERSION or ARN): deploy_model can then use it.
+
+    VERSION is a number or 'latest' (the newest version).
+    """
     _set_status(metadata, env, group_or_arn, version, status="Approved", description=description)
 
 

@@ -81,3 +81,14 @@ def test_registry_cli_errors_are_clear(iris_project):
     usage = kedro(iris_project, "aws", "registry", "approve", "iris-classifier", ok=False)
     assert usage.returncode != 0
     assert "Give GROUP VERSION or a model package ARN" in usage.stderr
+
+
+def test_settings_command_shows_the_env_and_its_spark_properties(iris_project):
+    local = kedro(iris_project, "aws", "settings").stdout
+    assert "env 'local'" in local and "backend" in local and "local" in local
+    assert "spark.sql.shuffle.partitions" in local  # from conf/base/spark.yml
+    assert "fs.s3a" not in local  # the local env's catalog has no s3a:// paths
+    remote = kedro(iris_project, "aws", "settings", "--env", "aws").stdout
+    assert "(catalog uses s3a://)" in remote
+    assert "spark.hadoop.fs.s3a.endpoint.region" in remote and "eu-west-1" in remote
+    assert "hadoop-aws:3.5.0" in remote  # conf/aws/spark.yml

@@ -106,6 +106,7 @@ def test_approval_is_explicit_and_latest_approved_follows_it(clients, iris_model
     assert resolve_package(sm, GROUP).version == 1
     assert resolve_package(sm, GROUP, version=2).status == "Rejected"
     assert resolve_package(sm, arn=one.arn).version == 1
+    assert resolve_package(sm, GROUP, version="latest").version == 2  # newest, any status
 
 
 def test_bad_requests_name_what_was_wrong(clients, iris_model):

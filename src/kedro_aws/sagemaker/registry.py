@@ -340,18 +340,27 @@ def latest_approved(sm: Any, group: str) -> ModelPackageRef:
 def resolve_package(
     sm: Any, group: str | None = None, version: int | str | None = None, arn: str | None = None
 ) -> ModelPackageRef:
-    """A package by ARN, by group and version, or the group's latest Approved one."""
+    """A package by ARN, by group and version, or the group's latest Approved one.
+
+    ``version`` is a number, ``"latest"`` (the newest version, whatever its status) or
+    ``"latest-approved"`` (the default).
+    """
     if arn:
         return describe_package(sm, arn)
     if not group:
         raise RegistryError("Give a model package ARN or a model package group.")
     if version in (None, "", "latest-approved"):
         return latest_approved(sm, group)
+    if version == "latest":
+        newest = list_packages(sm, group)
+        if not newest:
+            raise RegistryError(f"Model package group {group!r} has no versions yet.")
+        return describe_package(sm, newest[0].arn)
     try:
         wanted = int(version)
     except (TypeError, ValueError):
         raise RegistryError(
-            f"Version must be a number or 'latest-approved', got {version!r}."
+            f"Version must be a number, 'latest' or 'latest-approved', got {version!r}."
         ) from None
     for package in list_packages(sm, group):
         if package.version == wanted:
