@@ -1,8 +1,9 @@
 """Local SageMaker: a boto3-compatible SageMaker client whose state lives under the local root.
 
 The client is assembled from one mixin per feature, each in its own ``sagemaker_*`` module with
-the SQLite tables it needs (its ``schema``); today that is the Model Registry. A feature is
-added by writing its mixin and listing it in the class bases below.
+the SQLite tables it needs (its ``schema``): the Model Registry, models, and Batch Transform
+jobs (run by :mod:`kedro_aws.local.transform_job`). A feature is added by writing its mixin and
+listing it in the class bases below.
 
 Example::
 
@@ -22,12 +23,16 @@ from typing import Any
 
 from kedro_aws.local import LocalClient
 from kedro_aws.local.s3 import LocalS3Client
+from kedro_aws.local.sagemaker_models import ModelOperations
 from kedro_aws.local.sagemaker_registry import ModelRegistryOperations
 from kedro_aws.local.sagemaker_store import SageMakerStore
+from kedro_aws.local.sagemaker_transform import TransformJobOperations
 
 
-class LocalSageMakerClient(ModelRegistryOperations, LocalClient):
-    """SageMaker on the local machine (Model Registry operations).
+class LocalSageMakerClient(
+    ModelRegistryOperations, ModelOperations, TransformJobOperations, LocalClient
+):
+    """SageMaker on the local machine: Model Registry, models and Batch Transform jobs.
 
     Args:
         root: The local backend's root; state goes to ``<root>/.kedro-aws/sagemaker.sqlite``.
