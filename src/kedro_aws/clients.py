@@ -29,7 +29,13 @@ from kedro_aws.config import AwsSettings
 LOCAL_CLIENTS: dict[str, str] = {
     "s3": "kedro_aws.local.s3:LocalS3Client",
     "sagemaker": "kedro_aws.local.sagemaker:LocalSageMakerClient",
+    "glue": "kedro_aws.local.glue:LocalGlueClient",
+    "athena": "kedro_aws.local.athena:LocalAthenaClient",
 }
+
+
+_SETTING_KEYS = {"backend", "root", "region", "profile", "endpoint_url"}
+_SECRET_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 
 
 def client(
@@ -41,6 +47,7 @@ def client(
     profile: str | None = None,
     endpoint_url: str | None = None,
     settings: AwsSettings | None = None,
+    credentials: dict[str, Any] | None = None,
 ) -> Any:
     """Return a client for ``service`` on the chosen backend.
 
@@ -53,23 +60,33 @@ def client(
         endpoint_url: Alternative endpoint, e.g. moto or LocalStack (``aws`` backend only).
         settings: Resolved project settings; when omitted they are read from the current
             Kedro project's ``aws.yml`` if there is one, else from the environment.
+        credentials: A Kedro credentials entry: any of the arguments above, and/or
+            ``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``
+            (``aws`` backend only). Explicit arguments win over it.
 
     Raises:
         ValueError: ``service`` has no local implementation (``backend="local"``).
         kedro_aws.config.AwsSettingsError: ``backend`` is not ``"aws"`` or ``"local"``.
     """
+    given = dict(credentials or {})
+    keys = {k: given.pop(k) for k in _SECRET_KEYS if k in given}
+    unknown = sorted(set(given) - _SETTING_KEYS)
+    if unknown:
+        raise ValueError(
+            f"Unknown credentials key(s) {unknown}; use {sorted(_SETTING_KEYS | set(_SECRET_KEYS))}."
+        )
     base = settings if settings is not None else current_settings()
     resolved = base.with_overrides(
-        backend=backend,
-        local_root=root,
-        region=region,
-        profile=profile,
-        endpoint_url=endpoint_url,
+        backend=backend or given.get("backend"),
+        local_root=root or given.get("root"),
+        region=region or given.get("region"),
+        profile=profile or given.get("profile"),
+        endpoint_url=endpoint_url or given.get("endpoint_url"),
     )
     if resolved.backend == "aws":
         import boto3  # noqa: PLC0415 - the local backend never needs boto3's session machinery
 
-        session = boto3.Session(profile_name=resolved.profile, region_name=resolved.region)
+        session = boto3.Session(profile_name=resolved.profile, region_name=resolved.region, **keys)
         return session.client(service, endpoint_url=resolved.endpoint_url)
     return _local_client(service, resolved)
 

@@ -34,6 +34,17 @@ from kedro_aws.spark.session import build_spark_conf, create_spark_session, uses
 logger = logging.getLogger(__name__)
 
 
+def _show_progress_logs() -> None:
+    """Let kedro-aws's INFO progress (queries, transform jobs, registry) through.
+
+    Kedro's default logging config puts third-party loggers at WARNING; long work must show
+    progress, so the ``kedro_aws`` logger is set to INFO unless the project configured it.
+    """
+    package_logger = logging.getLogger("kedro_aws")
+    if package_logger.level == logging.NOTSET:
+        package_logger.setLevel(logging.INFO)
+
+
 def is_spark_dataset_type(type_name: str | None) -> bool:
     """Whether a catalog type string names a Spark dataset (kedro-datasets' or a custom one).
 
@@ -54,6 +65,7 @@ class KedroAwsHooks:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
+        _show_progress_logs()
         loader = context.config_loader
         for key, patterns in (("spark", SPARK_CONFIG_PATTERNS), ("aws", AWS_CONFIG_PATTERNS)):
             loader.config_patterns.setdefault(key, list(patterns))

@@ -94,8 +94,8 @@ def test_approval_is_explicit_and_latest_approved_follows_it(clients, iris_model
     two = register(clients, iris_model, "2026-01-02T00.00.00.000Z")
     with pytest.raises(
         RegistryError,
-        match=f"No Approved model package in group '{GROUP}' "
-        r"\(statuses found: PendingManualApproval\)",
+        match=f"No Approved model package in group '{GROUP}': found version "
+        r"1 \(PendingManualApproval\), 2 \(PendingManualApproval\)",
     ):
         latest_approved(sm, GROUP)
     assert set_approval(sm, one.arn, "Approved", "checked").status == "Approved"
@@ -116,7 +116,7 @@ def test_bad_requests_name_what_was_wrong(clients, iris_model):
         set_approval(sm, package.arn, "approved")
     with pytest.raises(RegistryError, match="'nope' does not exist"):
         latest_approved(sm, "nope")
-    with pytest.raises(RegistryError, match="has no version 7"):
+    with pytest.raises(RegistryError, match="has no version 7; versions: 1"):
         resolve_package(sm, GROUP, version=7)
     with pytest.raises(RegistryError, match="No model package"):
         resolve_package(sm, arn=package.arn[:-1] + "9")

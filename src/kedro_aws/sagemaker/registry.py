@@ -60,6 +60,10 @@ class RegistryError(Exception):
     """A registry request cannot be satisfied: unknown group/version, nothing approved, ..."""
 
 
+class NoApprovedModelPackageError(RegistryError):
+    """Nothing Approved to use: the group has no Approved version, or a pinned one is not."""
+
+
 @dataclass(frozen=True)
 class ModelPackageRef:
     """One versioned model package, as the registry describes it."""
@@ -285,10 +289,17 @@ def describe_package(sm: Any, arn: str) -> ModelPackageRef:
         raise
 
 
-def list_packages(sm: Any, group: str, status: str | None = None) -> list[ModelPackageRef]:
-    """All versions in ``group`` (newest first), optionally only those with ``status``."""
+def list_packages(
+    sm: Any, group: str, status: str | None = None, *, check_group: bool = True
+) -> list[ModelPackageRef]:
+    """All versions in ``group`` (newest first), optionally only those with ``status``.
+
+    SageMaker lists nothing (no error) for a group that does not exist, so the group is
+    checked first unless ``check_group`` is false.
+    """
     _check_status(status, allow_none=True)
-    ensure_group_exists(sm, group)
+    if check_group:
+        ensure_group_exists(sm, group)
     request: dict[str, Any] = {
         "ModelPackageGroupName": group,
         "SortBy": "CreationTime",
@@ -323,18 +334,38 @@ def ensure_group_exists(sm: Any, group: str) -> None:
 def latest_approved(sm: Any, group: str) -> ModelPackageRef:
     """The newest ``Approved`` version of ``group``.
 
-    Raises ``RegistryError`` naming the group and the statuses it does have when none is
-    approved.
+    Raises:
+        NoApprovedModelPackageError: none is Approved; the message lists every version with
+            its status, and how to approve one.
     """
     approved = list_packages(sm, group, status="Approved")
     if approved:
         return describe_package(sm, approved[0].arn)
-    found = sorted({p.status for p in list_packages(sm, group)})
-    raise RegistryError(
-        f"No Approved model package in group {group!r} "
-        f"({'statuses found: ' + ', '.join(found) if found else 'the group is empty'}). "
-        f"Approve one with `kedro aws registry approve {group} <version>`."
+    found = sorted(list_packages(sm, group, check_group=False), key=lambda p: p.version)
+    detail = (
+        "found version " + ", ".join(f"{p.version} ({p.status})" for p in found)
+        if found
+        else "it has no model packages (run train_and_register_model first)"
     )
+    raise NoApprovedModelPackageError(
+        f"No Approved model package in group '{group}': {detail}. Approve a version "
+        f"(kedro aws registry approve {group} <version>) or pin one with its version or ARN."
+    )
+
+
+def require_approved(package: ModelPackageRef) -> ModelPackageRef:
+    """``package`` itself if it is Approved; SageMaker deploys nothing else.
+
+    Raises:
+        NoApprovedModelPackageError: naming the package, its status and how to approve it.
+    """
+    if package.status != "Approved":
+        raise NoApprovedModelPackageError(
+            f"Model package {package.arn} is {package.status or 'of unknown status'}, not "
+            "Approved; only Approved packages can be deployed. Approve it first "
+            f"(kedro aws registry approve {package.group} {package.version})."
+        )
+    return package
 
 
 def resolve_package(
@@ -362,10 +393,14 @@ def resolve_package(
         raise RegistryError(
             f"Version must be a number, 'latest' or 'latest-approved', got {version!r}."
         ) from None
-    for package in list_packages(sm, group):
+    packages = list_packages(sm, group)
+    for package in packages:
         if package.version == wanted:
             return describe_package(sm, package.arn)
-    raise RegistryError(f"Model package group {group!r} has no version {wanted}.")
+    known = ", ".join(str(p.version) for p in sorted(packages, key=lambda p: p.version))
+    raise RegistryError(
+        f"Model package group '{group}' has no version {wanted}; versions: {known or 'none'}."
+    )
 
 
 def set_approval(sm: Any, arn: str, status: str, description: str | None = None) -> ModelPackageRef:

@@ -1,0 +1,577 @@
+"""Batch Transform throughput: our local executor against two baselines, in one run.
+
+Workload (issue 4, "Performance"): iris-shaped rows as headerless CSV spread over 20 files
+(5 million rows; ``--quick``: 200 000 rows in 4 files), scored by a logistic regression
+with the container's *default* handlers, ``MultiRecord`` mini-batches of ``SplitType=Line``
+lines up to ``MaxPayloadInMB=6``. Variants, each timed over the same files:
+
+(a) ``in-process``: the limit. pyarrow reads each whole file, ``model.predict``, results written
+    one per line. No HTTP, no mini-batches, no serving contract.
+(b) ``container-defaults``: what the scikit-learn container itself spends per request, at
+    least: the ``sagemaker-containers`` encoders (``_encoders.decode`` -> float32 ->
+    ``model.predict`` -> ``_encoders.encode``) applied in-process to the same mini-batches,
+    without the HTTP server around them. Runs in its own venv (``benchmarks/.venv-smc``,
+    created on first use) because that package is not a kedro-aws dependency.
+(c) ``local-executor``: a transform job on ``client("sagemaker", backend="local")``, with 1
+    and with 2 instances, timed from ``create_transform_job`` until ``describe`` says
+    Completed.
+
+Then the peak RSS of a local executor worker process scoring one file of N rows and one of
+10 N rows: it must depend on ``MaxPayloadInMB``, not on the file size.
+
+Usage: ``python -m benchmarks batch_transform [--quick] [--repeats N] [--skip b,c]``.
+Reported: median rows/s over the repeats and ratios against (a). Timings are never asserted.
+
+This file is also the entry point of variant (b) inside ``.venv-smc``
+(``python benchmarks/batch_transform.py --container-defaults PLAN``), so its module level
+imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / ".data" / "batch_transform"
+SMC_VENV = HERE / ".venv-smc"
+MAX_PAYLOAD_MB = 6
+MIB = 1024 * 1024
+COLUMNS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+BUCKET = "kedro-aws-bench"
+# Only model_fn: input_fn, predict_fn and output_fn are the container's defaults.
+DEFAULT_HANDLERS_MODULE = '''"""Benchmark model: default handlers."""
+import os
+
+import joblib
+
+
+def model_fn(model_dir):
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+'''
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    rows: int
+    files: int
+    repeats: int
+
+    @property
+    def rows_per_file(self) -> int:
+        return self.rows // self.files
+
+
+FULL = Size("full", rows=5_000_000, files=20, repeats=3)
+QUICK = Size("quick", rows=200_000, files=4, repeats=1)
+
+
+@dataclass
+class Result:
+    variant: str
+    rows: int
+    seconds: list[float]
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / statistics.median(self.seconds)
+
+
+# --------------------------------------------------------------------------------------------
+# Data and model (deterministic, cached under benchmarks/.data/)
+# --------------------------------------------------------------------------------------------
+
+
+def write_rows(path: Path, rows: int, seed: int) -> None:
+    """``rows`` iris-like measurements (one decimal, as in iris.csv), headerless CSV."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    rng = np.random.default_rng(seed)
+    # Class means and spreads of the iris measurements, so predictions cover all three labels.
+    means = np.array([[5.0, 3.4, 1.5, 0.2], [5.9, 2.8, 4.3, 1.3], [6.6, 3.0, 5.6, 2.0]])
+    labels = rng.integers(0, 3, rows)
+    values = np.round(np.abs(means[labels] + rng.normal(0, 0.35, (rows, 4))), 1)
+    table = pa.table({name: values[:, i] for i, name in enumerate(COLUMNS)})
+    tmp = path.with_suffix(".tmp")
+    pa_csv.write_csv(table, tmp, pa_csv.WriteOptions(include_header=False))
+    tmp.replace(path)  # a half-written file is never taken for a finished one
+
+
+def dataset(size: Size) -> list[Path]:
+    """The input files for ``size`` (generated once, then reused)."""
+    folder = DATA / size.name / "input"
+    paths = [folder / f"part-{i:02d}.csv" for i in range(size.files)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed, path in enumerate(paths):
+        if not path.exists():
+            write_rows(path, size.rows_per_file, seed)
+    return paths
+
+
+def memory_inputs(size: Size) -> dict[str, Path]:
+    """One file of N rows and one of 10 N rows, for the peak-RSS comparison."""
+    folder = DATA / size.name / "rss"
+    folder.mkdir(parents=True, exist_ok=True)
+    inputs = {"1x": folder / "1x.csv", "10x": folder / "10x.csv"}
+    for factor, path in zip((1, 10), inputs.values(), strict=True):
+        if not path.exists():
+            write_rows(path, size.rows_per_file * factor, seed=1000 + factor)
+    return inputs
+
+
+def fitted_model() -> Any:
+    """Logistic regression on iris (as the reference project trains), string labels."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    iris = load_iris()
+    return LogisticRegression(max_iter=500).fit(iris.data, iris.target_names[iris.target])
+
+
+def mini_batch_sizes(path: Path) -> list[int]:
+    """Byte lengths of the MultiRecord mini-batches Batch Transform cuts ``path`` into."""
+    from kedro_aws.local.transform_records import iter_mini_batches
+
+    with path.open("rb") as stream:
+        batches = iter_mini_batches(stream, "Line", "MultiRecord", MAX_PAYLOAD_MB * MIB)
+        return [len(batch.payload) for batch in batches]
+
+
+def count_rows(paths: list[Path]) -> int:
+    return sum(path.read_bytes().count(b"\n") for path in paths)
+
+
+# --------------------------------------------------------------------------------------------
+# (a) the in-process limit
+# --------------------------------------------------------------------------------------------
+
+
+def run_in_process(model: Any, paths: list[Path], out_dir: Path) -> float:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    options = {
+        "read_options": pa_csv.ReadOptions(column_names=list(COLUMNS)),
+        "convert_options": pa_csv.ConvertOptions(column_types=dict.fromkeys(COLUMNS, pa.float64())),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for path in paths:
+        table = pa_csv.read_csv(path, **options)
+        # float32, as the container's default input_fn casts CSV, so both sides predict alike.
+        features = np.column_stack([c.to_numpy() for c in table.columns]).astype(np.float32)
+        labels = model.predict(features)
+        (out_dir / f"{path.name}.out").write_text("\n".join(labels.tolist()) + "\n")
+    return time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------------------------
+# (b) the container's default handlers, in the .venv-smc interpreter
+# --------------------------------------------------------------------------------------------
+
+SMC_PACKAGES = ("sagemaker-containers==2.8.6.post2", "six", "scipy", "protobuf<4", "numpy")
+
+
+def smc_python(sklearn_version: str, joblib_version: str) -> Path:
+    """The interpreter of ``.venv-smc``, created and filled on first use.
+
+    ``--no-deps`` keeps sagemaker-containers' server stack (gunicorn, flask, boto3...) out: its
+    ``_encoders`` import with numpy, scipy, six and protobuf<4. scikit-learn and joblib are
+    pinned to our versions so the pickled model loads identically.
+    """
+    python = SMC_VENV / "bin" / "python"
+    probe = "from sagemaker_containers import _encoders; import sklearn; print(sklearn.__version__)"
+    if python.exists():
+        done = subprocess.run([python, "-c", probe], check=False, capture_output=True, text=True)
+        if done.returncode == 0 and done.stdout.strip() == sklearn_version:
+            return python
+    print(f"Preparing {SMC_VENV} for variant (b) (one-off)...", flush=True)
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(SMC_VENV)], check=True)
+    pip = [python, "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "--no-deps", *SMC_PACKAGES], check=True)
+    # With dependencies: scikit-learn and joblib bring what unpickling the model needs.
+    subprocess.run(
+        [*pip, f"scikit-learn=={sklearn_version}", f"joblib=={joblib_version}"], check=True
+    )
+    subprocess.run([python, "-c", probe], check=True, capture_output=True)
+    return python
+
+
+def run_container_defaults(model_path: Path, paths: list[Path], repeats: int) -> list[float]:
+    import joblib
+    import sklearn
+
+    plan = {
+        "model": str(model_path),
+        "repeats": repeats,
+        "files": [{"path": str(p), "batches": mini_batch_sizes(p)} for p in paths],
+    }
+    plan_path = DATA / "container-defaults-plan.json"
+    plan_path.write_text(json.dumps(plan))
+    python = smc_python(sklearn.__version__, joblib.__version__)
+    done = subprocess.run(
+        [python, str(Path(__file__).resolve()), "--container-defaults", str(plan_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"variant (b) failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def container_defaults_worker(plan_path: str) -> None:
+    """Variant (b), run by ``.venv-smc``'s Python: decode -> predict -> encode per mini-batch.
+
+    This is the scikit-learn container's ``default_input_fn`` (``_encoders.decode`` then
+    ``astype(float32)`` for CSV), default ``predict_fn`` and ``default_output_fn``
+    (``_encoders.encode``), with the request body decoded as UTF-8 text as its worker does.
+    Payloads are read into memory first: only the handlers are timed.
+    """
+    import joblib
+    import numpy as np
+    from sagemaker_containers import _encoders
+
+    plan = json.loads(Path(plan_path).read_text())
+    model = joblib.load(plan["model"])
+    payloads = []
+    for entry in plan["files"]:
+        data, offset = Path(entry["path"]).read_bytes(), 0
+        for length in entry["batches"]:
+            payloads.append(data[offset : offset + length])
+            offset += length
+    seconds = []
+    for _ in range(plan["repeats"]):
+        start = time.perf_counter()
+        for payload in payloads:
+            features = _encoders.decode(payload.decode("utf-8"), "text/csv").astype(np.float32)
+            _encoders.encode(model.predict(features), "text/csv")
+        seconds.append(time.perf_counter() - start)
+    print(json.dumps({"seconds": seconds}))
+
+
+# --------------------------------------------------------------------------------------------
+# (c) the local executor
+# --------------------------------------------------------------------------------------------
+
+
+class LocalExecutorBench:
+    """A local backend with the model registered, approved and deployed, ready to run jobs."""
+
+    def __init__(self, model: Any, root: Path) -> None:
+        from kedro_aws import client
+        from kedro_aws.sagemaker import build_model_archive, upload_model_archive
+        from kedro_aws.sagemaker.deploy import create_model_from_package, unique_name
+
+        shutil.rmtree(root, ignore_errors=True)  # fresh state: no job history to slow lookups
+        self.root = root
+        self.s3 = client("s3", backend="local", root=root, region="eu-west-1")
+        self.sm = client("sagemaker", backend="local", root=root, region="eu-west-1")
+        if not hasattr(self.sm, "create_transform_job"):
+            raise NotImplementedError(
+                "the local SageMaker client has no create_transform_job yet (issue 4, item 2)"
+            )
+        self.s3.create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        module = root.parent / "bench_inference.py"
+        module.write_text(DEFAULT_HANDLERS_MODULE)
+        archive = build_model_archive(model, module, root.parent / "archive")
+        artifact = upload_model_archive(
+            self.s3, archive, bucket=BUCKET, prefix="models", save_version="bench"
+        )
+        self.sm.create_model_package_group(ModelPackageGroupName="bench")
+        package = self.sm.create_model_package(
+            ModelPackageGroupName="bench",
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": "local/sagemaker-scikit-learn",
+                        "ModelDataUrl": artifact.s3_uri,
+                        "Environment": artifact.container_environment("eu-west-1"),
+                    }
+                ]
+            },
+            CustomerMetadataProperties={"sha256": artifact.sha256},
+        )["ModelPackageArn"]
+        self.model_name = unique_name("bench-model")
+        create_model_from_package(
+            self.sm, package, self.model_name, "arn:aws:iam::123456789012:role/Bench"
+        )
+        self._unique_name = unique_name
+
+    def upload(self, paths: list[Path], prefix: str) -> str:
+        for path in paths:
+            self.s3.upload_file(str(path), BUCKET, f"{prefix}/{path.name}")
+        return f"s3://{BUCKET}/{prefix}/"
+
+    def run(
+        self, input_uri: str, instances: int, *, measure_rss: bool = False
+    ) -> tuple[float, int | None]:
+        """Seconds from create to Completed, and (if asked) the peak RSS of any worker process.
+
+        RSS sampling scans ``/proc`` in a thread, so throughput runs go without it.
+        """
+        from kedro_aws.sagemaker.deploy import run_transform_job, wait_for_transform_job
+
+        name = self._unique_name(f"bench-{instances}")
+        with PeakWorkerRss(enabled=measure_rss) as rss:
+            start = time.perf_counter()
+            run_transform_job(
+                self.sm,
+                job_name=name,
+                model_name=self.model_name,
+                input_s3_uri=input_uri,
+                output_s3_uri=f"s3://{BUCKET}/output/{name}/",
+                content_type="text/csv",
+                accept="text/csv",
+                split_type="Line",
+                batch_strategy="MultiRecord",
+                assemble_with="Line",
+                max_payload_mb=MAX_PAYLOAD_MB,
+                instance_count=instances,
+            )
+            wait_for_transform_job(
+                self.sm, name, poll_seconds=0.05, max_poll_seconds=0.25, progress=None
+            )
+            seconds = time.perf_counter() - start
+        return seconds, rss.peak
+
+
+class PeakWorkerRss:
+    """Samples the high-water RSS (``VmHWM``) of this process's grandchildren while active.
+
+    The local executor starts a job runner process that starts the workers, so workers are
+    grandchildren. Linux only (``/proc``); ``peak`` is ``None`` elsewhere or if none was seen.
+    """
+
+    def __init__(self, interval: float = 0.05, *, enabled: bool = True) -> None:
+        self.interval = interval
+        self.enabled = enabled
+        self.peak: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakWorkerRss:
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.enabled:
+            self._thread.join()
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            parents = _parent_pids()
+            for pid, ppid in parents.items():
+                if parents.get(ppid) == me:  # a grandchild
+                    hwm = _vm_hwm(pid)
+                    if hwm is not None and (self.peak is None or hwm > self.peak):
+                        self.peak = hwm
+            self._stop.wait(self.interval)
+
+
+def _parent_pids() -> dict[int, int]:
+    found = {}
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # Fields after the ")" that closes the command name: state, ppid, ...
+            found[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return found
+
+
+def _vm_hwm(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks batch_transform")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    parser.add_argument("--repeats", type=int, help="repeats per variant (median reported)")
+    parser.add_argument("--skip", default="", help="comma-separated variants to skip: b,c")
+    parser.add_argument("--container-defaults", metavar="PLAN", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.container_defaults:
+        container_defaults_worker(args.container_defaults)
+        return 0
+
+    import joblib
+    import sklearn
+
+    size = QUICK if args.quick else FULL
+    repeats = args.repeats or size.repeats
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    print(f"Batch Transform benchmark, {size.name}: {size.rows:,} rows in {size.files} files, "
+          f"MultiRecord / Line / MaxPayloadInMB={MAX_PAYLOAD_MB}, {repeats} repeat(s).", flush=True)  # fmt: skip
+    paths = dataset(size)
+    rows = count_rows(paths)
+    model = fitted_model()
+    model_path = DATA / "model.joblib"
+    joblib.dump(model, model_path)
+
+    results: list[Result] = []
+    notes: list[str] = []
+    scratch = DATA / size.name / "scratch"
+    results.append(
+        Result("(a) in-process: pyarrow -> predict -> write", rows,
+               _repeat(lambda: run_in_process(model, paths, scratch / "a-out"), repeats))
+    )  # fmt: skip
+    _report_progress(results[-1])
+
+    if "b" not in skip:
+        try:
+            seconds = run_container_defaults(model_path, paths, repeats)
+            results.append(Result("(b) container defaults (sagemaker-containers)", rows, seconds))
+            _report_progress(results[-1])
+        except (subprocess.CalledProcessError, RuntimeError, OSError) as error:
+            notes.append(
+                f"(b) not measured: {error}. Create the venv by hand with: python -m venv "
+                f"{SMC_VENV} && {SMC_VENV}/bin/pip install --no-deps {' '.join(SMC_PACKAGES)} && "
+                f"{SMC_VENV}/bin/pip install scikit-learn=={sklearn.__version__} "
+                f"joblib=={joblib.__version__}"
+            )
+
+    memory: dict[str, int | None] = {}
+    if "c" not in skip:
+        try:
+            bench = LocalExecutorBench(model, scratch / "local-root")
+        except NotImplementedError as error:
+            notes.append(f"(c) not measured: {error}.")
+        else:
+            input_uri = bench.upload(paths, "input")
+            for instances in (1, 2):
+                seconds = [bench.run(input_uri, instances)[0] for _ in range(repeats)]
+                label = f"(c) local executor, {instances} instance{'s' * (instances > 1)}"
+                results.append(Result(label, rows, seconds))
+                _report_progress(results[-1])
+            for key, path in memory_inputs(size).items():
+                uri = bench.upload([path], f"rss-{key}")
+                memory[key] = bench.run(uri, 1, measure_rss=True)[1]
+
+    print()
+    print(render(results, memory, notes, size, repeats))
+    _save(results, memory, notes, size, repeats)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+def _repeat(run: Callable[[], float], repeats: int) -> list[float]:
+    return [run() for _ in range(repeats)]
+
+
+def _report_progress(result: Result) -> None:
+    print(f"  {result.variant}: {result.rows_per_second:,.0f} rows/s", flush=True)
+
+
+def render(
+    results: list[Result], memory: dict[str, int | None], notes: list[str], size: Size, repeats: int
+) -> str:
+    """The results as a Markdown table, with the targets of issue 4 checked."""
+    baseline = results[0].rows_per_second
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}",
+        f"Command: python -m benchmarks batch_transform{' --quick' if size is QUICK else ''} "
+        f"({size.rows:,} rows, {size.files} files, median of {repeats})",
+        "",
+        "| variant | rows/s | × (a) |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {r.variant} | {r.rows_per_second:,.0f} | {r.rows_per_second / baseline:.2f} |"
+        for r in results
+    ]
+    by_key = {_key(r.variant): r.rows_per_second for r in results}
+    checks = []
+    if "c1" in by_key:
+        checks.append(_check("(c, 1) ≥ 0.7 × (a)", by_key["c1"] / baseline, 0.7))
+    if "c1" in by_key and "c2" in by_key:
+        checks.append(_check("(c, 2) ≥ 1.6 × (c, 1)", by_key["c2"] / by_key["c1"], 1.6))
+    if "c1" in by_key and "b" in by_key:
+        checks.append(_check("(c, 1) ≥ 3 × (b)", by_key["c1"] / by_key["b"], 3.0))
+    if memory.get("1x") and memory.get("10x"):
+        growth = memory["10x"] / memory["1x"]
+        lines += [
+            "",
+            f"Peak worker RSS (MaxPayloadInMB={MAX_PAYLOAD_MB}): {memory['1x'] / MIB:.0f} MiB "
+            f"for one file of {size.rows_per_file:,} rows, {memory['10x'] / MIB:.0f} MiB for "
+            f"{10 * size.rows_per_file:,} rows.",
+        ]
+        checks.append(f"10× input grows peak worker RSS {growth:.2f}× (target < 1.5×): "
+                      f"{'met' if growth < 1.5 else 'NOT met'}")  # fmt: skip
+    elif "c" in {_key(r.variant)[:1] for r in results}:
+        notes.append("Peak worker RSS not measured (needs /proc and worker processes).")
+    if checks:
+        lines += ["", "Targets (issue 4):", *[f"- {c}" for c in checks]]
+    if notes:
+        lines += ["", *[f"Note: {n}" for n in notes]]
+    return "\n".join(lines)
+
+
+def _key(variant: str) -> str:
+    if variant.startswith("(c)"):
+        return "c2" if "2 instances" in variant else "c1"
+    return variant[1]
+
+
+def _check(label: str, ratio: float, target: float) -> str:
+    return f"{label}: {ratio:.2f}× — {'met' if ratio >= target else 'NOT met'}"
+
+
+def _save(
+    results: list[Result], memory: dict[str, int | None], notes: list[str], size: Size, repeats: int
+) -> None:
+    out = DATA / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    payload = {
+        "size": asdict(size),
+        "repeats": repeats,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in results],
+        "peak_worker_rss_bytes": memory,
+        "notes": notes,
+    }
+    path = out / f"batch_transform-{size.name}-{stamp}.json"
+    path.write_text(json.dumps(payload, indent=2))
+    print(f"\nSaved {path.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
