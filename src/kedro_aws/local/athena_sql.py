@@ -52,6 +52,7 @@ __all__ = [
     "athena_column_info",
     "athena_type_names",
     "bind_parameters",
+    "classify",
     "prepare_connection",
     "render_rows",
     "render_value",
@@ -238,6 +239,29 @@ def translate(
     return TranslatedQuery(
         kind, statement_type, duck_sql, tables, target, None, properties, text=text
     )
+
+
+def classify(sql: str) -> tuple[str, str]:
+    """``(kind, StatementType)`` of a statement without parsing it fully (see TranslatedQuery).
+
+    Cheap enough for ``StartQueryExecution``, which reports ``StatementType`` from the start::
+
+        >>> classify("CREATE TABLE t WITH (format = 'PARQUET') AS SELECT 1 AS x")
+        ('CREATE_TABLE_AS', 'DDL')
+    """
+    first = _first_word(sql)
+    if first == "UNLOAD":
+        return "UNLOAD", "DML"
+    if first in _UTILITY_WORDS:
+        return "UTILITY", "UTILITY"
+    if first in _DDL_WORDS:
+        try:
+            return ("CREATE_TABLE_AS", "DDL") if _is_ctas(sql) else ("DDL", "DDL")
+        except TokenError:
+            return "DDL", "DDL"
+    if first == "INSERT":
+        return "INSERT", "DML"
+    return "SELECT", "DML"
 
 
 def _first_word(text: str) -> str:

@@ -211,7 +211,7 @@ def create_model_from_package(
             PrimaryContainer={"ModelPackageName": package_arn, "Environment": container_env},
         )
     except Exception as error:
-        error.add_note(f"while creating SageMaker model '{model_name}' from {package_arn}")
+        _add_note(error, f"while creating SageMaker model '{model_name}' from {package_arn}")
         raise
     logger.info("Created SageMaker model %s from %s.", model_name, package_arn)
     return response["ModelArn"]
@@ -331,7 +331,7 @@ def run_transform_job(
     try:
         response = sm.create_transform_job(**request)
     except Exception as error:
-        error.add_note(f"while creating transform job '{job_name}' (model '{model_name}')")
+        _add_note(error, f"while creating transform job '{job_name}' (model '{model_name}')")
         raise
     logger.info(
         "Started transform job %s: %s (%s) -> %s (%s).",
@@ -494,3 +494,9 @@ def _hms(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _add_note(error: BaseException, note: str) -> None:
+    # BaseException.add_note exists from Python 3.11; on 3.10 the error goes on without it.
+    if hasattr(error, "add_note"):
+        error.add_note(note)
