@@ -39,6 +39,9 @@ demo: setup
 	$(KEDRO) run --env local --pipelines train_and_register_model
 	$(KEDRO) aws registry approve iris-classifier latest --env local -d "approved by make demo"
 	$(KEDRO) aws registry list iris-classifier --env local
+	$(KEDRO) run --env local --pipelines deploy_model
+	$(KEDRO) aws sample-data eth --env local
+	$(KEDRO) run --env local --pipelines athena
 	@echo
 	@echo "Outputs of the offline runs (env 'local'), under $(EXAMPLE)/data:"
 	@cd $(EXAMPLE)/data && find . -mindepth 2 -maxdepth 3 -not -path './01_raw*' -not -name '.*' \

@@ -49,6 +49,48 @@ def show_settings(metadata: Any, env: str | None) -> None:
     console.print(spark)
 
 
+@aws.command(name="sample-data")
+@click.argument("name", type=click.Choice(["eth"]))
+@click.option("--rows", default=50_000, show_default=True, help="Number of transactions.")
+@click.option("--days", default=90, show_default=True, help="Daily partitions, from --start.")
+@click.option("--start", default="2024-01-01", show_default=True, help="First day (YYYY-MM-DD).")
+@click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same files).")
+@env_option
+@click.pass_obj
+def sample_data(
+    metadata: Any, *, name: str, rows: int, days: int, start: str, seed: int, env: str | None
+) -> None:
+    """Create a sample table in the local backend: eth.transactions (AWS Public Blockchain
+    schema) as date= partitioned Parquet in s3://aws-public-blockchain/v1.0/eth/transactions/,
+    registered in the local Glue catalog."""
+    import datetime as dt  # noqa: PLC0415
+
+    from kedro_aws.clients import client, current_settings  # noqa: PLC0415
+    from kedro_aws.local.sample_data import write_eth_transactions  # noqa: PLC0415
+
+    _load_context(metadata, env)
+    settings = current_settings()
+    if settings.backend != "local":
+        raise click.ClickException(
+            f"Sample data is generated into the local backend only; env "
+            f"'{env or 'default'}' uses backend '{settings.backend}'. On AWS, create a Glue "
+            "table over s3://aws-public-blockchain/v1.0/eth/transactions/ instead."
+        )
+    try:
+        first_day = dt.date.fromisoformat(start)
+    except ValueError as error:
+        raise click.BadParameter(
+            f"{start!r} is not a YYYY-MM-DD date.", param_hint="--start"
+        ) from error
+    table = write_eth_transactions(
+        settings.local_root, client("glue"), rows=rows, days=days, start=first_day, seed=seed
+    )
+    click.echo(
+        f"{table.database}.{table.table}: {table.rows:,} rows in {len(table.partitions)} "
+        f"partitions ({table.partitions[0]} .. {table.partitions[-1]}) at {table.location}"
+    )
+
+
 @aws.group(name="registry")
 def registry() -> None:
     """Inspect the SageMaker Model Registry and approve or reject model packages."""

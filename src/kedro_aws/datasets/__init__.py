@@ -1,5 +1,6 @@
 """Kedro datasets backed by AWS services (and their local stand-ins)."""
 
+from kedro_aws.datasets.athena_query_dataset import AthenaQueryDataset
 from kedro_aws.datasets.model_package_dataset import ModelPackageDataset
 
-__all__ = ["ModelPackageDataset"]
+__all__ = ["AthenaQueryDataset", "ModelPackageDataset"]

@@ -16,6 +16,7 @@ Maven resolves the SDK bundle transitively; this needs network access to Maven C
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -158,6 +159,10 @@ def create_spark_session(conf: Mapping[str, str], app_name: str) -> Any:
             "have it built in).",
             version,
         )
+    if conf.get("spark.master", "").startswith("local") and conf.get("spark.driver.bindAddress"):
+        # Spark picks its local IP before reading any property and warns when the hostname
+        # resolves to loopback; point it at the same address the driver binds to.
+        os.environ.setdefault("SPARK_LOCAL_IP", conf["spark.driver.bindAddress"])
     spark_conf = SparkConf().setAll(sorted(conf.items()))
     return SparkSession.builder.appName(app_name).config(conf=spark_conf).getOrCreate()
 
