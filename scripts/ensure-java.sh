@@ -27,7 +27,8 @@ if [ -n "$java_bin" ]; then
     echo "Found Java ${major:-unknown} at $java_bin; Spark 4 needs Java 17 or newer." >&2
 fi
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+# KEDRO_AWS_INSTALL_JAVA=0 turns the automatic installation off (the message below is shown).
+if [ "${KEDRO_AWS_INSTALL_JAVA:-1}" != 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "Installing a Java runtime for Spark (apt-get install default-jre-headless)..." >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
