@@ -47,6 +47,16 @@ def copy_example_project(destination: Path) -> Path:
     return target
 
 
+@pytest.fixture(autouse=True)
+def _no_session_state_leaks():
+    """A test that opens a Kedro session without running it leaves no session state behind."""
+    yield
+    from kedro_aws import run_state
+
+    run_state.set_session_params(None)
+    run_state.set_current_node(None)
+
+
 @pytest.fixture
 def iris_project(tmp_path: Path) -> Path:
     """A fresh copy of examples/iris in a temporary directory."""

@@ -131,10 +131,14 @@ def _config_loader(project_path: Path) -> Any:
     from kedro.framework.project import settings  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
+    from kedro_aws import run_state  # noqa: PLC0415
+
     bootstrap_project(project_path)
+    parent_env, parent_runtime = run_state.inherited_session()
     return settings.CONFIG_LOADER_CLASS(
         conf_source=str(project_path / settings.CONF_SOURCE),
-        env=os.environ.get("KEDRO_ENV"),
+        env=parent_env or os.environ.get("KEDRO_ENV"),
+        runtime_params=parent_runtime or None,
         **settings.CONFIG_LOADER_ARGS,
     )
 

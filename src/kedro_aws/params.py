@@ -152,7 +152,10 @@ def _load_from_disk(
             )
     project_path = Path(project_path).resolve()
     bootstrap_project(project_path)
-    env = env or os.environ.get("KEDRO_ENV") or None
+    parent_env, parent_runtime = run_state.inherited_session()
+    env = env or parent_env or os.environ.get("KEDRO_ENV") or None
+    if runtime_params is None:
+        runtime_params = parent_runtime
     runtime = _nest(dict(runtime_params or {}))
     conf_source = str(project_path / settings.CONF_SOURCE)
     loader = settings.CONFIG_LOADER_CLASS(

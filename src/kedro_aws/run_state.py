@@ -7,6 +7,8 @@ decorators read it. Outside a session it is empty and readers fall back to the c
 from __future__ import annotations
 
 import contextvars
+import json
+import os
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +30,12 @@ class SessionParams:
     run_params: dict[str, Any] = field(default_factory=dict)
 
 
+# Worker processes started with "spawn" (Kedro's ParallelRunner with KEDRO_MP_CONTEXT=spawn, or
+# macOS) inherit the environment but not this module's state: the session's env and runtime
+# parameters travel to them through these variables, so lookups there still see --env/--params.
+ENV_VARIABLE = "KEDRO_AWS_SESSION_ENV"
+RUNTIME_PARAMS_VARIABLE = "KEDRO_AWS_SESSION_RUNTIME_PARAMS"
+
 _lock = threading.Lock()
 _session_params: SessionParams | None = None
 # A ContextVar, not a global: ThreadRunner runs nodes concurrently in threads, and each thread
@@ -42,6 +50,19 @@ def set_session_params(state: SessionParams | None) -> None:
     global _session_params  # noqa: PLW0603 - one session runs per process at a time
     with _lock:
         _session_params = state
+        if state is None:
+            os.environ.pop(ENV_VARIABLE, None)
+            os.environ.pop(RUNTIME_PARAMS_VARIABLE, None)
+        else:
+            if state.env:
+                os.environ[ENV_VARIABLE] = state.env
+            os.environ[RUNTIME_PARAMS_VARIABLE] = json.dumps(state.runtime_params, default=str)
+
+
+def inherited_session() -> tuple[str | None, dict[str, Any]]:
+    """The env and runtime parameters of a session running in a parent process, if any."""
+    runtime = os.environ.get(RUNTIME_PARAMS_VARIABLE)
+    return os.environ.get(ENV_VARIABLE), json.loads(runtime) if runtime else {}
 
 
 def update_session(**changes: Any) -> None:

@@ -120,3 +120,37 @@ def test_in_a_session_the_session_params_win_including_runtime_params(in_project
         assert param("model.C").resolve() == 0.5
         with pytest.raises(ParameterNotFoundError, match="running Kedro session.*env 'staging'"):
             param("nope").resolve()
+
+
+def _resolve_in_child(project: str, key: str, queue) -> None:
+    import os as child_os
+
+    child_os.chdir(project)
+    from kedro_aws.params import param as child_param
+
+    queue.put(child_param(key).resolve())
+
+
+def test_spawned_worker_processes_see_the_session_env_and_runtime_params(in_project):
+    """ParallelRunner with KEDRO_MP_CONTEXT=spawn (or macOS) starts fresh interpreters."""
+    import multiprocessing
+
+    add_env(in_project, "staging", "split:\n  seed: 11\n  test_fraction: 0.3\n")
+    run_state.set_session_params(
+        run_state.SessionParams(
+            params={},
+            env="staging",
+            runtime_params={"split": {"seed": 99}},
+            project_path=in_project,
+        )
+    )
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    for key in ("split.seed", "split.test_fraction"):
+        child = context.Process(target=_resolve_in_child, args=(str(in_project), key, queue))
+        child.start()
+        child.join(120)
+        assert child.exitcode == 0
+    assert [queue.get(timeout=5), queue.get(timeout=5)] == [99, 0.3]  # --params, then --env
+    run_state.set_session_params(None)
+    assert "KEDRO_AWS_SESSION_ENV" not in __import__("os").environ
