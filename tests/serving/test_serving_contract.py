@@ -187,6 +187,10 @@ def test_csv_decode_matches_container_on_odd_payloads():
         b"1,,3\n4,5,6\n",
         b"1,2\n\n3,4\n",
         b"1,2\n3,4\n\n",
+        b"1\n\n2\n",  # a blank line in one column: pyarrow must not skip it
+        b"\n1,2\n3,4\n",
+        b"1\n2\n\n",
+        b"1,2\r\n\r\n3,4\r\n",
         b"",
         b"\n",
         b"42\n6\n9\n",
@@ -290,6 +294,72 @@ def test_csv_encode_takes_the_fast_path_for_numeric_and_label_arrays():
     assert serving._array_to_csv_fast(np.array([[1, 2], [3, 4]])) == "1,2\n3,4\n"
     assert serving._array_to_csv_fast(np.array(["setosa", "virginica"])) == "setosa\nvirginica\n"
     assert serving._array_to_csv_fast(np.array(["a,b"])) is None  # needs quoting: exact path
+
+
+def _label_arrays(rng: random.Random) -> list[np.ndarray]:
+    """String predictions: the vectorised label path's cases and every reason to refuse it."""
+    n = rng.choice([1, 2, 3, 17, 400])
+    plain = ["setosa", "versicolor", "virginica", "a", "class_10", "x-y.z", "A B", "~!#$%&'()*"]
+    refused = [
+        "",
+        "a,b",
+        'say "hi"',
+        "multi\nline",
+        "cr\rhere",
+        "caf\u00e9",
+        "nul\x00mid",
+        "\u20ac",
+    ]
+    labels = [rng.choice(plain) for _ in range(n)]
+    spoiled = list(labels)
+    spoiled[rng.randrange(n)] = rng.choice(refused)
+    printable = [
+        "".join(chr(rng.randrange(1, 128)) for _ in range(rng.randint(1, 12))) for _ in range(n)
+    ]
+    return [
+        np.array(labels),
+        np.array(labels).reshape(-1, 1),  # one column, 2-D
+        np.array(labels)[::-1],  # not contiguous
+        np.array(labels, dtype=np.dtype("U12").newbyteorder(">")),  # not native order
+        np.array(spoiled),
+        np.array(spoiled).reshape(-1, 1),
+        np.array(printable),  # any ASCII, control characters included
+        np.array(labels + ["", "b"])[: n + 1],  # an empty cell
+        np.array(labels, dtype="U40"),  # wide padding
+        np.array([labels, labels]).T,  # two columns: not the label path
+    ]
+
+
+def test_csv_encode_label_fast_path_matches_container_byte_for_byte():
+    rng = random.Random(42)
+    fast_hits = 0
+    for _ in range(150):
+        for prediction in _label_arrays(rng):
+            expected = _outcome(reference_array_to_csv, prediction)
+            assert _outcome(serving.encode_csv, prediction) == expected, prediction
+            fast = serving._ascii_labels_to_csv(prediction)
+            if fast is not None:
+                fast_hits += 1
+                assert ("ok", fast) == expected, prediction
+    assert fast_hits > 500  # the common cases do take the vectorised path
+
+
+def test_csv_encode_label_fast_path_refuses_what_it_cannot_write_exactly():
+    for refused in (
+        np.array(["setosa", ""]),  # csv.writer writes a lone empty field as ""
+        np.array(["a,b"]),
+        np.array(['q"']),
+        np.array(["a\nb"]),
+        np.array(["a\rb"]),
+        np.array(["caf\u00e9"]),
+        np.array(["nul\x00mid"]),
+        np.array(["a", "b"], dtype=np.dtype("U1").newbyteorder(">")),
+        np.array([], dtype="U3"),
+        np.array("scalar"),
+        np.array([1.5, 2.5]),
+    ):
+        assert serving._ascii_labels_to_csv(refused) is None, refused
+    assert serving._ascii_labels_to_csv(np.array(["setosa", "virginica"])) == b"setosa\nvirginica\n"
 
 
 # --------------------------------------------------------------------------------------------

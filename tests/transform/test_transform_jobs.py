@@ -15,6 +15,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from kedro_aws.local.serving import encode_csv
+from kedro_aws.local.transform_job import NATIVE_THREAD_VARIABLES, native_threads_per_worker
 
 from .conftest import BUCKET, LocalBackend, job_request, wait
 
@@ -200,6 +201,56 @@ def transform_fn(model, body, content_type, accept):
     described = run_job("env", name, uri, "out", Environment={"FROM_JOB": "job"}, MaxPayloadInMB=2)
     assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
     assert read_outputs("out") == {"x.csv.out": b"model,job,true,2\n"}
+
+
+THREADS_MODULE = """
+import os
+from threadpoolctl import threadpool_info
+
+def model_fn(model_dir):
+    return None
+
+def transform_fn(model, body, content_type, accept):
+    blas = sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+    keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    return "|".join([*(os.environ.get(k, "-") for k in keys), str(blas)]) + "\\n", accept
+"""
+
+
+def test_instances_share_the_cores_between_their_native_thread_pools(
+    make_model, put_inputs, run_job, read_outputs, monkeypatch
+):
+    for variable in NATIVE_THREAD_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)  # the runner inherits this environment
+    name = make_model(THREADS_MODULE)
+    uri = put_inputs("in", {"a.csv": b"1\n", "b.csv": b"2\n"})
+    two = {"InstanceType": "ml.m5.large", "InstanceCount": 2}
+
+    described = run_job("threads", name, uri, "shared", TransformResources=two)
+
+    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
+    threads = native_threads_per_worker(2)
+    line = f"{threads}|{threads}|[{threads}]\n".encode()
+    assert read_outputs("shared") == {"a.csv.out": line, "b.csv.out": line}
+
+
+def test_a_job_environment_sizing_thread_pools_is_left_alone(
+    make_model, put_inputs, run_job, read_outputs, monkeypatch
+):
+    for variable in NATIVE_THREAD_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    name = make_model(THREADS_MODULE)
+    uri = put_inputs("in", {"a.csv": b"1\n"})
+    described = run_job("own-threads", name, uri, "own", Environment={"OMP_NUM_THREADS": "3"})
+    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
+    assert read_outputs("own")["a.csv.out"].startswith(b"3|-|")
+
+
+def test_native_threads_per_worker_shares_the_cores():
+    assert native_threads_per_worker(1, cpus=2) == 2
+    assert native_threads_per_worker(2, cpus=2) == 1
+    assert native_threads_per_worker(3, cpus=2) == 1  # never zero
+    assert native_threads_per_worker(4, cpus=16) == 4
 
 
 def test_job_response_shapes_match_moto(make_model, put_inputs, sm, moto_sm):

@@ -129,6 +129,9 @@ class SingleRowBatchError(InvocationError):
 # Bytes a purely numeric CSV payload may contain. Anything else (quotes, spaces, letters such as
 # nan/inf, non-ASCII) goes through the exact csv.reader path.
 _NUMERIC_CSV_BYTES = b"0123456789.eE+-,\n\r"
+# pyarrow parses a payload in blocks of this many bytes: one block per mini-batch up to 256 MiB.
+_MIN_BLOCK_BYTES = 1 << 20
+_MAX_BLOCK_BYTES = 1 << 28
 
 
 def _csv_to_float32_exact(text: str) -> np.ndarray:
@@ -161,8 +164,11 @@ def _csv_to_float32_fast(payload: bytes) -> np.ndarray | None:
     Only payloads made of digits, signs, dots, exponents, commas and newlines qualify; for those
     csv.reader splits on commas and newlines only, and pyarrow's float64 conversion accepts and
     rounds exactly the strings numpy's does (checked over generated inputs in the tests).
-    Structural differences are excluded up front: pyarrow skips blank lines (csv.reader yields
-    empty rows) and treats empty cells as nulls (the container fails on them).
+    Structural differences are excluded: blank lines are parsed as rows (``ignore_empty_lines``
+    off), so they fail to convert like the container's ragged rows and take the exact path;
+    empty cells are not nulls (``null_values=[]``), so they fail too. A payload of up to 256 MiB
+    is one pyarrow block, so each column is one float64 buffer, cast straight into the float32
+    result (the same float64 -> float32 rounding as ``astype``).
     """
     if not payload or payload.translate(None, _NUMERIC_CSV_BYTES):
         return None
@@ -170,8 +176,6 @@ def _csv_to_float32_fast(payload: bytes) -> np.ndarray | None:
         if payload.count(b"\r") != payload.count(b"\r\n"):
             return None  # a bare CR ends a row or fails in csv.reader: leave it to the exact path
         payload = payload.replace(b"\r\n", b"\n")
-    if payload.startswith(b"\n") or b"\n\n" in payload:
-        return None
     first_row_end = payload.find(b"\n")
     first_row = payload if first_row_end < 0 else payload[:first_row_end]
     n_columns = first_row.count(b",") + 1
@@ -180,8 +184,14 @@ def _csv_to_float32_fast(payload: bytes) -> np.ndarray | None:
     try:
         table = pa_csv.read_csv(
             pa.BufferReader(payload),
-            read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
-            parse_options=pa_csv.ParseOptions(delimiter=",", quote_char=False),
+            read_options=pa_csv.ReadOptions(
+                column_names=names,
+                use_threads=False,
+                block_size=min(max(len(payload) + 1, _MIN_BLOCK_BYTES), _MAX_BLOCK_BYTES),
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=",", quote_char=False, ignore_empty_lines=False
+            ),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.float64()),
                 null_values=[],
@@ -192,11 +202,10 @@ def _csv_to_float32_fast(payload: bytes) -> np.ndarray | None:
         return None  # ragged rows or a non-number: the exact path reports the failure
     if any(column.null_count for column in table.columns):
         return None
-    if n_columns == 1:
-        values = table.column(0).to_numpy()
-    else:
-        values = np.column_stack([column.to_numpy() for column in table.columns])
-    return values.squeeze().astype(np.float32)
+    values = np.empty((table.num_rows, n_columns), dtype=np.float32)
+    for index, column in enumerate(table.columns):
+        values[:, index] = column.to_numpy()
+    return values.squeeze()
 
 
 def decode_csv(payload: bytes | str) -> np.ndarray:
@@ -293,6 +302,52 @@ def _array_to_csv_fast(array: np.ndarray) -> str | None:
     return None
 
 
+# ASCII codes csv.writer may quote for (see _CSV_SPECIAL); all below _QUOTE_CANDIDATE_BELOW.
+_CSV_SPECIAL_CODES = np.array([ord(ch) for ch in _CSV_SPECIAL], dtype=np.uint8)
+_QUOTE_CANDIDATE_BELOW = 45
+
+
+def _ascii_labels_to_csv(array: np.ndarray) -> bytes | None:
+    """One ASCII string per line, built with array operations, or None for the other paths.
+
+    The common classifier answer (``predict`` returning a 1-D array of string labels) costs a
+    Python object per row on the generic path. For a native-order ``str_`` array of one column
+    whose cells are non-empty ASCII with no character csv.writer could quote and no NUL, each
+    line is exactly the cell's characters and ``\n``: numpy stores the cells as zero-padded
+    UTF-32 rows, so the output is that character matrix, as bytes, with a newline after each
+    cell and the padding dropped.
+    """
+    if array.dtype.kind != "U" or not array.dtype.isnative or array.size == 0:
+        return None
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]  # one field per row: written exactly like the 1-D case
+    width = array.dtype.itemsize // 4
+    if array.ndim != 1 or width == 0:
+        return None
+    codes = np.ascontiguousarray(array).view(np.uint32).reshape(-1, width)
+    if codes.max() >= 0x80:
+        return None  # non-ASCII: UTF-8 has several bytes per character
+    chars = codes.astype(np.uint8)
+    # str_len counts up to the last character, a NUL inside a cell included: every cell is
+    # non-empty (an empty one is written as "", quoted) and NUL-free iff these agree.
+    lengths = np.char.str_len(array)
+    if lengths.min() == 0 or np.count_nonzero(chars) != int(lengths.sum(dtype=np.int64)):
+        return None
+    filled = chars != 0
+    low = chars[(chars < _QUOTE_CANDIDATE_BELOW) & filled]
+    if low.size and np.isin(low, _CSV_SPECIAL_CODES).any():
+        return None
+    # Each row: its characters, the zero padding, then "\n"; keeping the non-padding bytes in
+    # row order gives "cell\n" for every cell.
+    lines = np.empty((len(chars), width + 1), dtype=np.uint8)
+    lines[:, :width] = chars
+    lines[:, width] = 0x0A
+    keep = np.empty(lines.shape, dtype=bool)
+    keep[:, :width] = filled
+    keep[:, width] = True
+    return lines[keep].tobytes()
+
+
 def _array_to_csv_exact(array: np.ndarray) -> str:
     """``array_to_csv``: 1-D becomes one value per line; rows written by ``csv.writer``."""
     if array.ndim == 1:
@@ -310,6 +365,9 @@ def encode_csv(prediction: Any) -> bytes:
     b'6.000000000000001\\n9.0\\n'
     """
     array = np.asarray(prediction)
+    labels = _ascii_labels_to_csv(array)
+    if labels is not None:
+        return labels
     text = _array_to_csv_fast(array)
     if text is None:
         text = _array_to_csv_exact(array)

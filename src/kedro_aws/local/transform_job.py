@@ -18,7 +18,11 @@ any process sees it progress, and the job survives the process that created it. 
    transforms whole files: ``open_input`` -> ``iter_mini_batches`` -> ``InputFilter`` ->
    ``ServingModel.invoke`` (with ``InvocationsTimeoutInSeconds`` and ``InvocationsMaxRetries``)
    -> join / ``OutputFilter`` -> ``AssembleWith``. A mini-batch never spans files and records
-   keep their input order, because one worker writes one file's output in order;
+   keep their input order, because one worker writes one file's output in order. The runner
+   sends workers file assignments only; a worker reads its input and writes its output itself.
+   The machine's cores are shared out between all workers of the job: each worker's native
+   thread pools (BLAS, OpenMP) get ``cpu_count // workers`` threads, through the usual
+   ``*_NUM_THREADS`` variables, unless the job's environment sets one of them;
 5. writes each ``<S3OutputPath>/<key relative to the input prefix's folder>.out`` to a scratch
    file and moves it into S3 only once the whole file succeeded (API ``TransformOutput``:
    "Batch transform doesn't upload partially processed objects"); a failed file leaves no
@@ -437,6 +441,48 @@ class WorkerConfig:
     output_path: str
     scratch_dir: str
     instance: int
+    #: Threads each native thread pool (BLAS, OpenMP) of this worker may use; 0: no limit.
+    native_threads: int = 0
+
+
+#: Variables that size native thread pools; a job environment setting any of them wins.
+NATIVE_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def native_threads_per_worker(workers: int, cpus: int | None = None) -> int:
+    """The machine's cores shared out between the job's workers, at least one each.
+
+    Every instance of a real job has its own cores; locally they share this machine's, so each
+    worker's native thread pools get ``cpus // workers`` threads. Without the limit every
+    worker's BLAS starts one thread per core, and two workers on two cores oversubscribe them
+    (OpenBLAS threads spin while they wait, which costs far more than the second thread gains).
+
+    >>> native_threads_per_worker(2, cpus=2), native_threads_per_worker(1, cpus=8)
+    (1, 8)
+    """
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, cpus // max(1, workers))
+
+
+def _limit_native_threads(threads: int) -> None:
+    """Size BLAS/OpenMP thread pools of this worker, unless the job's environment does."""
+    if threads <= 0 or any(name in os.environ for name in NATIVE_THREAD_VARIABLES):
+        return
+    for name in NATIVE_THREAD_VARIABLES:
+        # For libraries the model loads later (they read these when they start).
+        os.environ[name] = str(threads)
+    try:
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415 - optional, per worker
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return
+    threadpool_limits(limits=threads)  # for the pools already loaded (numpy's BLAS)
 
 
 def _worker_main(conn: multiprocessing.connection.Connection, config: WorkerConfig) -> None:
@@ -450,6 +496,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, config: WorkerConf
 
     # The container's environment is the process environment, which user modules may read.
     os.environ.update(config.environment)
+    _limit_native_threads(config.native_threads)
     s3 = LocalS3Client(config.root, config.region)
     model: ServingModel | None = None
     conn.send(("ready",))
@@ -619,6 +666,8 @@ class _JobRunner:
             decode_csv(b"0,0\n0,0\n")
         pending = [deque(files) for files in instances]
         workers: list[_Worker] = []
+        workers_wanted = [min(concurrency, len(files)) for files in instances]
+        config = {**config, "native_threads": native_threads_per_worker(sum(workers_wanted))}
 
         def start_worker(instance: int) -> None:
             parent, child = context.Pipe()
@@ -632,8 +681,8 @@ class _JobRunner:
             child.close()
             workers.append(_Worker(process, parent, instance))
 
-        for instance, files in enumerate(instances):
-            for _ in range(min(concurrency, len(files))):
+        for instance, count in enumerate(workers_wanted):
+            for _ in range(count):
                 start_worker(instance)
         try:
             while any(pending) or any(w.current for w in workers):
@@ -669,7 +718,11 @@ class _JobRunner:
                 worker.records = message[1]
                 continue
             elif kind == "done":
-                self._file_done(worker, message[2])
+                finished = worker.current
+                # The worker starts on its next file while the runner keeps the books.
+                self._dispatch(worker, pending)
+                self._file_done(finished, message[2])
+                continue
             elif kind == "failed":
                 _, _key, failure_kind, cause, *position = message
                 failed = worker.current
@@ -691,9 +744,7 @@ class _JobRunner:
         with contextlib.suppress(OSError):
             worker.conn.send(worker.current)  # None tells an idle worker to exit
 
-    def _file_done(self, worker: _Worker, records: int) -> None:
-        finished = worker.current
-        worker.current = None
+    def _file_done(self, finished: InputFile | None, records: int) -> None:
         self.progress.files_done += 1
         self.progress.records_done += records
         logger.info(

@@ -220,7 +220,9 @@ def _multi_records(stream: BinaryIO, limit: int, chunk: int) -> Iterator[MiniBat
             if cut == 0:
                 raise RecordTooLargeError(record_index, len(buffer), limit)
         records = _count_records(buffer, cut)
-        yield MiniBatch(bytes(buffer[:cut]), record_index, records)
+        with memoryview(buffer) as view:  # one copy into the payload, not two
+            payload = bytes(view[:cut])
+        yield MiniBatch(payload, record_index, records)
         record_index += records
         del buffer[:cut]
 
