@@ -44,7 +44,7 @@ from kedro_aws.local.athena_sql import DEFAULT_CATALOG, AthenaQueryError, classi
 from kedro_aws.local.athena_sql_errors import ErrorCategory
 from kedro_aws.local.athena_tables import s3_uri_to_path
 from kedro_aws.local.glue import LocalGlueClient
-from kedro_aws.local.sagemaker_store import SageMakerStore as _SqliteStore
+from kedro_aws.local.sqlite_store import SqliteStore as _SqliteStore
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS athena_queries ("

@@ -35,10 +35,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from kedro_aws.local import LocalClient
-
-# SageMakerStore is a service-neutral SQLite wrapper (read/write transactions, WAL, BEGIN
-# IMMEDIATE across processes) despite its name; reusing it keeps one locking discipline.
-from kedro_aws.local.sagemaker_store import SageMakerStore as _SqliteStore
+from kedro_aws.local.sqlite_store import SqliteStore as _SqliteStore
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS glue_databases ( name TEXT PRIMARY KEY, body TEXT NOT NULL)",

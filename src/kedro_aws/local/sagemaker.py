@@ -25,8 +25,8 @@ from kedro_aws.local import LocalClient
 from kedro_aws.local.s3 import LocalS3Client
 from kedro_aws.local.sagemaker_models import ModelOperations
 from kedro_aws.local.sagemaker_registry import ModelRegistryOperations
-from kedro_aws.local.sagemaker_store import SageMakerStore
 from kedro_aws.local.sagemaker_transform import TransformJobOperations
+from kedro_aws.local.sqlite_store import SqliteStore
 
 
 class LocalSageMakerClient(
@@ -50,7 +50,7 @@ class LocalSageMakerClient(
         super().__init__(root, region)
         self.s3 = s3 if s3 is not None else LocalS3Client(root, region)
         schema = [statement for base in type(self).__mro__ for statement in _schema_of(base)]
-        self._store = SageMakerStore(self.state_dir / "sagemaker.sqlite", schema)
+        self._store = SqliteStore(self.state_dir / "sagemaker.sqlite", schema)
 
 
 def _schema_of(feature: type) -> tuple[str, ...]:

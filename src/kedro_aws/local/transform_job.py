@@ -591,11 +591,11 @@ def main(argv: list[str] | None = None) -> None:
 
 class _JobRunner:
     def __init__(self, root: Path, job_name: str) -> None:
-        from kedro_aws.local.sagemaker_store import SageMakerStore  # noqa: PLC0415
+        from kedro_aws.local.sqlite_store import SqliteStore  # noqa: PLC0415
 
         self.root = root
         self.name = job_name
-        self.store = SageMakerStore(root / STATE_DIR_NAME / "sagemaker.sqlite", ())
+        self.store = SqliteStore(root / STATE_DIR_NAME / "sagemaker.sqlite", ())
         self.scratch = jobs_dir(root) / job_name
         self.progress = _Progress()
         self._last_heartbeat = 0.0

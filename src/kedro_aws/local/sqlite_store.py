@@ -1,14 +1,15 @@
-"""Persistent state of the local SageMaker client: one SQLite database under the local root.
+"""Persistent state of a local client (SageMaker, Glue, Athena): one SQLite database each,
+under the local root's state directory.
 
-SQLite gives what the registry needs from a service: state that outlives the process, and
-transactions that serialise concurrent writers across processes (``BEGIN IMMEDIATE`` takes the
-write lock up front, so two registrations can never read the same "last version").
+SQLite gives what a service needs: state that outlives the process, and transactions that
+serialise concurrent writers across processes (``BEGIN IMMEDIATE`` takes the write lock up
+front, so two registrations can never read the same "last version").
 
-Each feature of the client declares its own tables (``schema``) and the store creates them all,
+Each feature of a client declares its own tables (``schema``) and the store creates them all,
 so adding resources (models, transform jobs) does not touch this module.
 
 Example:
->>> store = SageMakerStore("/tmp/kedro-aws-doc-sm.sqlite", ["CREATE TABLE IF NOT EXISTS t (x)"])
+>>> store = SqliteStore("/tmp/kedro-aws-doc-sm.sqlite", ["CREATE TABLE IF NOT EXISTS t (x)"])
 >>> with store.write() as db:
 ...     _ = db.execute("INSERT INTO t VALUES (1)")
 >>> with store.read() as db:
@@ -27,7 +28,7 @@ from pathlib import Path
 _LOCK_TIMEOUT_SECONDS = 60
 
 
-class SageMakerStore:
+class SqliteStore:
     """SQLite database file with read and write transactions.
 
     Args:
