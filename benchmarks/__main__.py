@@ -11,7 +11,10 @@ import importlib
 import sys
 
 # name -> module with a ``main(argv) -> int``
-BENCHMARKS = {"batch_transform": "benchmarks.batch_transform"}
+BENCHMARKS = {
+    "batch_transform": "benchmarks.batch_transform",
+    "athena": "benchmarks.athena",
+}
 
 
 def main(argv: list[str]) -> int:

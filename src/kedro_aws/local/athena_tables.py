@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,8 +233,8 @@ class _ParquetReader(_Reader):
     """Parquet columns are matched by name; a column absent from the files reads as NULL."""
 
     def select(self, files, columns, partition_values, keys) -> str:
-        source = f"read_parquet({_file_list(files)}, union_by_name = true)"
-        present = _parquet_columns(files)
+        present, uniform = _parquet_columns(files)
+        source = f"read_parquet({_file_list(files)}, union_by_name = {_sql_bool(not uniform)})"
         projections = [
             (
                 f"CAST({_quote(present[name])} AS {hive_to_duckdb_type(hive)}) AS {_quote(name)}"
@@ -246,11 +248,11 @@ class _ParquetReader(_Reader):
 
     def select_hive(self, files, columns, keys) -> str:
         types = ", ".join(f"{_literal(k)}: {_literal(hive_to_duckdb_type(t))}" for k, t in keys)
+        present, uniform = _parquet_columns(files)
         source = (
-            f"read_parquet({_file_list(files)}, union_by_name = true, "
+            f"read_parquet({_file_list(files)}, union_by_name = {_sql_bool(not uniform)}, "
             f"hive_partitioning = true, hive_types = {{{types}}})"
         )
-        present = _parquet_columns(files)
         projections = [
             (
                 f"CAST({_quote(present[name])} AS {hive_to_duckdb_type(hive)}) AS {_quote(name)}"
@@ -280,14 +282,60 @@ def _hive_shaped(
     return True
 
 
-def _parquet_columns(files: list[Path]) -> dict[str, str]:
-    """Lower-case name → name as written, over all files (Athena matches names case-insensitively)."""
+# Footer summaries of _parquet_columns by the files' identity (path, size, mtime, inode): a file
+# rewritten or replaced gets a new key, so an answer is never reused for changed files. Reading
+# hundreds of footers costs as much as a small query; tables are read again and again.
+_FOOTER_CACHE: OrderedDict[tuple[Any, ...], tuple[dict[str, str], bool]] = OrderedDict()
+_FOOTER_CACHE_SIZE = 32
+_FOOTER_CACHE_LOCK = threading.Lock()
+
+
+def _parquet_columns(files: list[Path]) -> tuple[dict[str, str], bool]:
+    """Lower-case name → name as written, over all files, and whether all schemas are equal.
+
+    Athena matches names case-insensitively. When every file has exactly the same schema
+    (names, order, physical and logical types), ``union_by_name`` is not needed: reading by
+    position is then the same as by name, and DuckDB skips reading every footer to unify
+    the schemas (with hundreds of files that costs as much as a small query itself).
+    """
+    key = tuple(_file_identity(f) for f in files)
+    with _FOOTER_CACHE_LOCK:
+        cached = _FOOTER_CACHE.get(key)
+        if cached is not None:
+            _FOOTER_CACHE.move_to_end(key)
+            return dict(cached[0]), cached[1]
+    present, uniform = _read_parquet_columns(files)
+    with _FOOTER_CACHE_LOCK:
+        _FOOTER_CACHE[key] = (dict(present), uniform)
+        while len(_FOOTER_CACHE) > _FOOTER_CACHE_SIZE:
+            _FOOTER_CACHE.popitem(last=False)
+    return present, uniform
+
+
+def _file_identity(path: Path) -> tuple[str, int, int, int]:
+    stat = path.stat()
+    return str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+def _read_parquet_columns(files: list[Path]) -> tuple[dict[str, str], bool]:
     # A private connection: the module-level default one is not safe across query threads.
+    # One row per distinct schema element (position and everything describing it) with the
+    # number of files holding it: the schemas are equal when each position has one element,
+    # held by every file.
     with duckdb.connect() as conn:
         rows = conn.execute(
-            "SELECT DISTINCT name FROM parquet_schema(" + _file_list(files) + ")"
+            "SELECT name, column_id, count(DISTINCT file_name) FROM parquet_schema("
+            + _file_list(files)
+            + ") GROUP BY column_id, name, type, type_length, repetition_type, num_children,"
+            " converted_type, scale, precision, field_id, logical_type"
         ).fetchall()
-    return {name.lower(): name for (name,) in rows}
+    positions = {column_id for _, column_id, _ in rows}
+    uniform = len(positions) == len(rows) and all(n == len(set(files)) for _, _, n in rows)
+    return {name.lower(): name for name, _, _ in rows}, uniform
+
+
+def _sql_bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 class _TextReader(_Reader):
