@@ -299,9 +299,8 @@ def test_date_diff_counts_whole_units(scalar):
 
 
 def test_from_iso8601(scalar):
-    # datetime.md: from_iso8601_timestamp('2020-05-11T11:15:05.055+01:00') -> ...055 +01:00
-    value = scalar("SELECT from_iso8601_timestamp('2020-05-11T11:15:05.055+01:00')")
-    assert value == dt.datetime(2020, 5, 11, 10, 15, 5, 55000, tzinfo=dt.timezone.utc)
+    value = scalar("SELECT from_iso8601_timestamp('2020-05-11T11:15:05.055Z')")
+    assert value == dt.datetime(2020, 5, 11, 11, 15, 5, 55000, tzinfo=dt.timezone.utc)
     assert scalar("SELECT from_iso8601_date('2020-05-11')") == dt.date(2020, 5, 11)
     assert scalar("SELECT typeof(from_iso8601_timestamp('2020-05-11'))") == (
         "timestamp(3) with time zone"
@@ -487,3 +486,153 @@ def test_trino_type_name_of_nested_duckdb_types():
     assert trino_type_name("MAP(VARCHAR, INTEGER[])") == "map(varchar, array(integer))"
     assert trino_type_name("HUGEINT") == "bigint"
     assert trino_type_name("TIMESTAMP WITH TIME ZONE") == "timestamp(3) with time zone"
+
+
+# --- rules that used to give a silently different answer ---------------------------------------
+
+
+def test_from_iso8601_timestamp_with_another_zone_fails_unless_only_the_instant_is_used(
+    query, scalar
+):
+    # datetime.md: from_iso8601_timestamp('2020-05-11T11:15:05.055+01:00') ->
+    # 2020-05-11 11:15:05.055 +01:00. The local value cannot carry +01:00, so showing it fails.
+    err = failure(query, "SELECT from_iso8601_timestamp('2020-05-11T11:15:05.055+01:00')")
+    assert err.error_type == "NOT_SUPPORTED"
+    assert "from_iso8601_timestamp" in err.message and "+01:00" in err.message
+    err = failure(query, "SELECT hour(from_iso8601_timestamp('2020-05-11T11:15:05+01:00'))")
+    assert err.error_type == "NOT_SUPPORTED"  # Trino: 11, the hour in the parsed zone
+    # The instant is the same in both engines: comparisons and to_unixtime are kept.
+    assert scalar(
+        "SELECT from_iso8601_timestamp('2020-05-11T11:15:05+01:00')"
+        " = from_iso8601_timestamp('2020-05-11T10:15:05Z')"
+    )
+    assert scalar("SELECT to_unixtime(from_iso8601_timestamp('1970-01-01T01:00:00+01:00'))") == 0
+    assert scalar("SELECT from_iso8601_timestamp('2020-05-11T11:15:05+00:00')") == dt.datetime(
+        2020, 5, 11, 11, 15, 5, tzinfo=dt.timezone.utc
+    )
+
+
+def test_array_subscript_out_of_range_fails(query, scalar):
+    # array.md, element_at: "the function returns NULL when accessing an index larger than
+    # array length, whereas the subscript operator would fail in such a case". Messages and
+    # error type from trinodb/trino operator/scalar/ArraySubscriptOperator.java (checkIndex).
+    assert scalar("SELECT items[3] FROM sales WHERE id = 1") == 3
+    err = failure(query, "SELECT items[5] FROM sales WHERE id = 1")
+    assert str(err) == (
+        "INVALID_FUNCTION_ARGUMENT: Array subscript must be less than or equal to array"
+        " length: 5 > 3"
+    )
+    assert str(failure(query, "SELECT ARRAY[1, 2][0]")) == (
+        "INVALID_FUNCTION_ARGUMENT: SQL array indices start at 1"
+    )
+    assert str(failure(query, "SELECT ARRAY[1, 2][-1]")) == (
+        "INVALID_FUNCTION_ARGUMENT: Array subscript is negative: -1"
+    )
+    assert scalar("SELECT ARRAY[ARRAY[1, 2]][1][2]") == 2
+    assert scalar("SELECT element_at(items, 5) FROM sales WHERE id = 1") is None
+    # element_at with index 0 fails (ArrayElementAtFunction), also when the index is computed
+    err = failure(query, "SELECT element_at(items, id - 1) FROM sales WHERE id = 1")
+    assert str(err) == "INVALID_FUNCTION_ARGUMENT: SQL array indices start at 1"
+
+
+def test_map_subscript_of_missing_key_fails(query, scalar):
+    # map.md: "The [] operator is used to retrieve the value corresponding to a given key
+    # from a map"; element_at returns NULL for a missing key. Message from MapSubscriptOperator.
+    assert scalar("SELECT MAP(ARRAY['a'], ARRAY[1])['a']") == 1
+    assert scalar("SELECT MAP(ARRAY['a'], ARRAY[NULL])['a']") is None
+    err = failure(query, "SELECT MAP(ARRAY['a'], ARRAY[1])['missing']")
+    assert str(err) == "INVALID_FUNCTION_ARGUMENT: Key not present in map: missing"
+    err = failure(query, "SELECT MAP(ARRAY[1], ARRAY['x'])[2]")
+    assert str(err) == "INVALID_FUNCTION_ARGUMENT: Key not present in map: 2"
+    assert scalar("SELECT element_at(MAP(ARRAY['a'], ARRAY[1]), 'missing')") is None
+
+
+def test_double_division_by_zero_is_ieee(query):
+    # math.md lists `/` for all numeric types; Trino divides doubles and reals with Java's IEEE
+    # division (type/DoubleOperators.java: divide returns left / right), so x / 0 is Infinity,
+    # -Infinity or NaN; integer and decimal division by zero fail (DIVISION_BY_ZERO).
+    (row,) = query(
+        "SELECT 1e0 / 0 AS p, -1e0 / 0 AS n, 0e0 / 0 AS z, CAST(1 AS real) / 0 AS r,"
+        " 5e0 % 0 AS m, typeof(CAST(1 AS real) / 0) AS t"
+    )
+    assert row["p"] == float("inf") and row["n"] == float("-inf")
+    assert row["z"] != row["z"] and row["m"] != row["m"]  # NaN
+    assert row["r"] == float("inf") and row["t"] == "real"
+    # 0.0 is a DECIMAL literal in Trino: decimal division by zero fails
+    assert failure(query, "SELECT 0.0 / 0").error_type == "DIVISION_BY_ZERO"
+    assert failure(query, "SELECT qty / (id - 1) FROM sales").error_type == "DIVISION_BY_ZERO"
+    assert [r["q"] for r in query("SELECT qty / (id * 2) AS q FROM sales ORDER BY id")] == [
+        3,
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("expression", "text"),
+    [
+        ("1.5e0", "1.5E0"),
+        ("1e7", "1.0E7"),
+        ("0.001e0", "1.0E-3"),
+        ("-123.456e0", "-1.23456E2"),
+        ("0e0", "0E0"),
+        ("1e0 / 0", "Infinity"),
+        ("CAST(0.1 AS real)", "1.0E-1"),
+        ("TIMESTAMP '2024-01-02 03:04:05.120'", "2024-01-02 03:04:05.120"),
+        ("DATE '2024-01-02'", "2024-01-02"),
+        ("42", "42"),
+        ("1.50", "1.50"),
+    ],
+)
+def test_cast_to_varchar_like_trino(scalar, expression, text):
+    # trinodb/trino type/DoubleOperators.java castToVarchar: DecimalFormat("0.0###…E0"), zero is
+    # "0E0"; RealOperators: "0.0#####E0". Timestamps keep their fraction (timestamp(3)).
+    assert scalar(f"SELECT CAST({expression} AS varchar)") == text
+
+
+def test_cast_of_a_double_column_to_varchar(scalar, conn):
+    assert scalar("SELECT CAST(id * 1.5e0 AS varchar) FROM sales WHERE id = 2") == "3.0E0"
+    assert scalar("SELECT try_cast(ts AS varchar) FROM sales WHERE id = 2") == (
+        "2024-02-29 23:59:59.000"
+    )
+
+
+def test_regexp_extract_of_a_group_that_did_not_match_is_null(scalar):
+    # regexp.md: regexp_extract returns the capturing group; Java's Matcher.group gives null for
+    # a group that did not take part in the match, which Trino returns as NULL.
+    assert scalar("SELECT regexp_extract('ab', 'a(x)?b', 1)") is None
+    assert scalar("SELECT regexp_extract('axb', 'a(x)?b', 1)") == "x"
+    assert scalar("SELECT regexp_extract('ab', 'a()b', 1)") == ""  # took part, matched ''
+
+
+def test_contains_with_null_elements(scalar):
+    # trinodb/trino operator/scalar/ArrayContains.java: not found and a NULL element -> NULL
+    assert scalar("SELECT contains(ARRAY[1, NULL], 3)") is None
+    assert scalar("SELECT contains(ARRAY[1, NULL], 1)") is True
+    assert scalar("SELECT contains(ARRAY[1, 2], 3)") is False
+    assert scalar("SELECT contains(ARRAY[1, 2], NULL)") is None
+
+
+def test_identifiers_are_case_insensitive_and_headings_keep_the_query_case(query):
+    # Athena user guide, "Names for tables, databases, and columns": Athena lower-cases names
+    # to run the query "but display the column heading using the casing that you chose".
+    assert query("SELECT Id, REGION AS MyRegion FROM sales WHERE ID = 1") == [
+        {"Id": 1, "MyRegion": "north"}
+    ]
+    ctas = translate(
+        "CREATE TABLE db.out WITH (format = 'PARQUET') AS SELECT Id, region AS MyRegion FROM sales",
+        database="db",
+    )
+    assert ctas.sql == 'SELECT Id AS "id", region AS "myregion" FROM sales'
+
+
+def test_unnest_of_a_map_or_rows_into_columns_is_refused(query):
+    # unnest.md: a map unnests into two columns (key, value), an array of rows into one
+    # column per field; DuckDB gives one column of structs.
+    err = failure(
+        query, "SELECT * FROM sales CROSS JOIN UNNEST(MAP(ARRAY['a'], ARRAY[1])) AS u(k, v)"
+    )
+    assert err.error_type == "NOT_SUPPORTED" and "UNNEST of a map" in err.message
+    err = failure(query, "SELECT * FROM sales CROSS JOIN UNNEST(ARRAY[ROW(1, 'a')]) AS u(x, y)")
+    assert err.error_type == "NOT_SUPPORTED"
+    err = failure(query, "SELECT k FROM sales CROSS JOIN UNNEST(MAP(ARRAY['a'], ARRAY[1])) AS u(k)")
+    assert err.error_type == "NOT_SUPPORTED" and "UNNEST of a map" in err.message

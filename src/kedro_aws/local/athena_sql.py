@@ -41,7 +41,12 @@ from kedro_aws.local.athena_sql_rules import (
     AthenaQueryDialect,
     apply_dialect_rules,
 )
-from kedro_aws.local.athena_sql_types import column_info, render_value, trino_type_name
+from kedro_aws.local.athena_sql_types import (
+    column_info,
+    render_value,
+    trino_type_name,
+    varchar_of,
+)
 
 __all__ = [
     "AthenaQueryError",
@@ -235,7 +240,9 @@ def translate(
         query, kind, statement_type, target, properties = tree, "SELECT", "DML", None, {}
     else:
         raise not_supported(text, tree, f"Statement {first}")
-    duck_sql, tables = _translate_query(query, text, database, catalog, table_resolver)
+    duck_sql, tables = _translate_query(
+        query, text, database, catalog, table_resolver, lowercase_names=kind != "SELECT"
+    )
     return TranslatedQuery(
         kind, statement_type, duck_sql, tables, target, None, properties, text=text
     )
@@ -311,10 +318,12 @@ def _translate_query(
     database: str | None,
     catalog: str,
     resolver: TableResolver | None,
+    *,
+    lowercase_names: bool = False,
 ) -> tuple[str, tuple[TableRef, ...]]:
     tables = _resolve_tables(query, text, database, catalog, resolver)
     query = apply_dialect_rules(query, text)
-    _name_output_columns(query)
+    _name_output_columns(query, lowercase=lowercase_names)
     try:
         duck_sql = query.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as err:
@@ -369,16 +378,31 @@ def _from_item(source: str, alias: str) -> exp.Expression:
     return item
 
 
-def _name_output_columns(query: exp.Expression) -> None:
+def _name_output_columns(query: exp.Expression, *, lowercase: bool) -> None:
     # Trino names an output column after a column reference, otherwise "_col<position>";
     # CTAS relies on these names ("Column name not specified" for _colN is the caller's check).
+    # Identifiers are case-insensitive (DuckDB resolves `Id` to column `id` as Trino does),
+    # but a SELECT's column heading keeps "the casing that you chose in the query", where
+    # DuckDB reports the table's; tables written by CTAS/UNLOAD get lower-case names (Athena
+    # user guide, "Names for tables, databases, and columns").
     select = query
     while isinstance(select, exp.SetOperation):
         select = select.this
     if not isinstance(select, exp.Select):
         return
     for position, projection in enumerate(select.expressions):
-        if isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
+        if isinstance(projection, exp.Star) or (
+            isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+        ):
+            continue
+        if isinstance(projection, exp.Alias):
+            if lowercase and projection.alias != projection.alias.lower():
+                projection.set("alias", exp.to_identifier(projection.alias.lower(), quoted=True))
+            continue
+        if isinstance(projection, exp.Column):
+            name = projection.name.lower() if lowercase else projection.name
+            if name != name.lower() or name != projection.name:
+                projection.replace(exp.alias_(projection.copy(), name, quoted=True))
             continue
         projection.replace(exp.alias_(projection.copy(), f"_col{position}"))
 
@@ -439,7 +463,9 @@ def _translate_unload(
         properties = _properties(
             _parse(f"CREATE TABLE x {with_text} AS SELECT 1").args.get("properties")
         )
-    duck_sql, tables = _translate_query(query, inner, database, catalog, resolver)
+    duck_sql, tables = _translate_query(
+        query, inner, database, catalog, resolver, lowercase_names=True
+    )
     return TranslatedQuery(
         "UNLOAD", "DML", duck_sql, tables, None, rest[1].text, properties, text=text
     )
@@ -456,16 +482,44 @@ def prepare_connection(conn: duckdb.DuckDBPyConnection) -> None:
     (math.md: "integer division performs truncation") while other types divide normally;
     the session time zone is UTC, as on Athena.
     """
+    # Registering the functions and macros costs ~10 ms; the engine and run_select both call
+    # this on the same connection, so the second call only checks they are there.
+    if conn.execute("SELECT getvariable('kedro_aws_athena_prepared')").fetchall()[0][0]:
+        return
     conn.execute("SET integer_division = true")
     conn.execute("SET TimeZone = 'UTC'")
+    functions = (
+        ("athena_typeof", trino_type_name, ["VARCHAR"], "VARCHAR"),
+        ("athena_varchar_of", varchar_of, ["VARCHAR", "VARCHAR"], "VARCHAR"),
+        (
+            "athena_regexp_group_missing",
+            _regexp_group_missing,
+            ["VARCHAR", "VARCHAR", "BIGINT"],
+            "BOOLEAN",
+        ),
+    )
+    for name, function, parameters, result in functions:
+        try:
+            conn.create_function(name, function, parameters, result, side_effects=False)
+        except (duckdb.CatalogException, duckdb.NotImplementedException):
+            pass  # already registered on this connection
     for macro in SUPPORT_MACROS:
         conn.execute(macro)
+    conn.execute("SET VARIABLE kedro_aws_athena_prepared = true")
+
+
+def _regexp_group_missing(text: str, pattern: str, group: int) -> bool:
+    # Whether group `group` took no part in the first match (Trino then returns NULL, DuckDB
+    # ''). RE2 cannot tell, so the match is redone with Python's re, whose leftmost-first
+    # matching gives the same groups for the syntax both accept.
     try:
-        conn.create_function(
-            "athena_typeof", trino_type_name, ["VARCHAR"], "VARCHAR", side_effects=False
-        )
-    except (duckdb.CatalogException, duckdb.NotImplementedException):
-        pass  # already registered on this connection
+        match = re.search(pattern, text)
+    except re.error:
+        raise ValueError(
+            "ATHENA:NOT_SUPPORTED:regexp_extract of an empty group with the pattern "
+            f"'{pattern}' is not supported by the local Athena engine"
+        ) from None
+    return match is not None and group <= (match.re.groups) and match.group(group) is None
 
 
 def run_select(
@@ -546,7 +600,7 @@ _COLUMN_MISSING = (
 )
 
 
-def map_duckdb_error(err: duckdb.Error, text: str) -> AthenaQueryError:  # noqa: PLR0911
+def map_duckdb_error(err: duckdb.Error, text: str) -> AthenaQueryError:  # noqa: PLR0911, PLR0912
     """Translate a DuckDB failure into Athena's error name and wording."""
     message = str(err)
     marker = re.search(r"ATHENA:([A-Z_]+):(.*)", message)
@@ -583,6 +637,13 @@ def map_duckdb_error(err: duckdb.Error, text: str) -> AthenaQueryError:  # noqa:
             else _first_line(message)
         )
         return AthenaQueryError("INVALID_CAST_ARGUMENT", detail)
+    if "UNNEST requires a single list or array" in message:
+        # Trino unnests a map into key and value columns (unnest.md); DuckDB cannot.
+        return AthenaQueryError(
+            "NOT_SUPPORTED",
+            f"line {_word_position(text, 'UNNEST')}: UNNEST of a map (or of a value that is not"
+            " an array) is not supported by the local Athena engine",
+        )
     if "No function matches" in message:
         return AthenaQueryError("FUNCTION_NOT_FOUND", _first_line(message))
     if isinstance(err, duckdb.BinderException):

@@ -64,9 +64,70 @@ SUPPORT_MACROS = (
     " (x TIMESTAMP, iv INTERVAL, unit VARCHAR) AS x + iv,"
     " (x TIMESTAMP WITH TIME ZONE, iv INTERVAL, unit VARCHAR) AS x + iv,"
     " (x TIME, iv INTERVAL, unit VARCHAR) AS x + iv",
-    # regexp_extract: NULL when the pattern does not match (DuckDB gives ''). (regexp.md)
+    # regexp_extract: NULL when the pattern does not match, and NULL when the group did not
+    # take part in the match (DuckDB gives '' for both). athena_regexp_group_missing (a
+    # Python function, see prepare_connection) is only asked when DuckDB's answer is ''.
+    # (regexp.md: "Finds the first occurrence ... and returns the capturing group number")
     "CREATE OR REPLACE TEMP MACRO athena_regexp_extract(s, p, g) AS"
-    " CASE WHEN regexp_matches(s, p) THEN regexp_extract(s, p, g) END",
+    " CASE WHEN NOT regexp_matches(s, p) THEN NULL"
+    " WHEN g = 0 OR regexp_extract(s, p, g) <> '' THEN regexp_extract(s, p, g)"
+    " WHEN athena_regexp_group_missing(s, p, g) THEN NULL ELSE '' END",
+    # a[i] on an array fails outside 1..cardinality(a), m[k] on a map fails for a missing key;
+    # element_at returns NULL for both (array.md "The [] operator is used to access an element
+    # of an array and is indexed starting from one"; map.md "subscript operator"; messages from
+    # ArraySubscriptOperator.checkIndex and MapSubscriptOperator in trinodb/trino). The type of
+    # `a` is only known to DuckDB: typeof() is constant for a query, and every branch binds for
+    # lists and maps alike (TRY_CAST keeps a map key from being compared with a number; the
+    # keys of a map are read through its JSON form, as contains(a, i) does not bind for a
+    # list of lists).
+    "CREATE OR REPLACE TEMP MACRO athena_subscript(a, i) AS CASE"
+    " WHEN a IS NULL OR i IS NULL THEN NULL"
+    " WHEN typeof(a) LIKE '%]' THEN CASE"
+    " WHEN TRY_CAST(i AS BIGINT) = 0"
+    " THEN error('ATHENA:INVALID_FUNCTION_ARGUMENT:SQL array indices start at 1')"
+    " WHEN TRY_CAST(i AS BIGINT) < 0"
+    " THEN error('ATHENA:INVALID_FUNCTION_ARGUMENT:Array subscript is negative: ' || i)"
+    " WHEN TRY_CAST(i AS BIGINT) > cardinality(a) THEN error("
+    "'ATHENA:INVALID_FUNCTION_ARGUMENT:Array subscript must be less than or equal to array"
+    " length: ' || i || ' > ' || cardinality(a))"
+    " ELSE a[i] END"
+    " WHEN typeof(a) LIKE 'MAP(%'"
+    " AND NOT list_contains(json_keys(to_json(a)), CAST(i AS VARCHAR))"
+    " THEN error('ATHENA:INVALID_FUNCTION_ARGUMENT:Key not present in map: ' || i)"
+    " ELSE a[i] END",
+    "CREATE OR REPLACE TEMP MACRO athena_element_at(a, i) AS CASE"
+    " WHEN typeof(a) LIKE '%]' AND TRY_CAST(i AS BIGINT) = 0"
+    " THEN error('ATHENA:INVALID_FUNCTION_ARGUMENT:SQL array indices start at 1')"
+    " ELSE a[i] END",
+    # contains(array, x): NULL when x is not found and the array has NULL elements, or when x
+    # is NULL (trinodb/trino operator/scalar/ArrayContains.java: "if (foundNull) return null").
+    "CREATE OR REPLACE TEMP MACRO athena_contains(a, x) AS CASE"
+    " WHEN a IS NULL OR x IS NULL THEN NULL WHEN list_contains(a, x) THEN true"
+    " WHEN list_count(a) < len(a) THEN NULL ELSE false END",
+    # Division: a double or real divisor of zero gives Infinity / -Infinity / NaN (Java's
+    # IEEE division, DoubleOperators.divide); integer and decimal division by zero fail with
+    # DIVISION_BY_ZERO (math.md). DuckDB's `//` fails for all types, so doubles and reals
+    # divided by zero go through fdiv and back to their own type.
+    "CREATE OR REPLACE TEMP MACRO athena_divide(a, b) AS CASE"
+    " WHEN b = 0 AND typeof(a + b) IN ('DOUBLE', 'FLOAT')"
+    " THEN cast_to_type(fdiv(a, b), a // b) ELSE a // b END",
+    # CAST(x AS varchar): doubles and reals in Java's scientific form, timestamps with their
+    # millisecond fraction (DoubleOperators/RealOperators.castToVarchar); other types cast as
+    # DuckDB does. athena_varchar_of is athena_sql_types.varchar_of.
+    "CREATE OR REPLACE TEMP MACRO athena_to_varchar(x) AS CASE"
+    " WHEN typeof(x) IN ('DOUBLE', 'FLOAT', 'TIMESTAMP', 'TIMESTAMP_MS', 'TIMESTAMP_NS',"
+    " 'TIMESTAMP WITH TIME ZONE')"
+    " THEN athena_varchar_of(CAST(x AS VARCHAR), typeof(x)) ELSE CAST(x AS VARCHAR) END",
+    # from_iso8601_timestamp keeps the zone it parsed ("2020-05-11 11:15:05.055 +01:00",
+    # datetime.md); a DuckDB TIMESTAMPTZ holds only the instant, so a value that would be
+    # shown, formatted or split into fields in another zone than UTC fails instead.
+    "CREATE OR REPLACE TEMP MACRO athena_from_iso8601_timestamp(s) AS CASE"
+    " WHEN regexp_matches(s, 'T.*[+-][0-9]{2}(:?[0-9]{2})?$')"
+    " AND NOT regexp_matches(s, 'T.*[+-]00(:?00)?$')"
+    " THEN error('ATHENA:NOT_SUPPORTED:from_iso8601_timestamp of a value with a zone other than"
+    " UTC (' || s || ') is not supported by the local Athena engine: Athena keeps that zone in"
+    " the value; compare it, or use to_unixtime, or give it in UTC')"
+    " ELSE CAST(s AS TIMESTAMPTZ) END",
     # substr: positions start at 1, a negative start counts from the end; start 0 or before
     # the beginning selects nothing (DuckDB returns the whole string). (string.md)
     "CREATE OR REPLACE TEMP MACRO athena_substr(s, start) AS"
@@ -184,11 +245,68 @@ def _rewrite(node: exp.Expression, sql: str) -> exp.Expression:  # noqa: PLR0911
         # Trino type names (integer, varchar, array(bigint) …), mapped in Python: see
         # athena_sql_types.trino_type_name and prepare_connection.
         return _call("athena_typeof", _call("typeof", node.this))
-    if isinstance(node, exp.Bracket) and node.args.get("safe"):
-        _check_element_at_index(node, sql)
-    if isinstance(node, exp.Unnest) and len(node.expressions) > 1:
-        raise not_supported(sql, node, "UNNEST of several arrays at once")
+    if isinstance(node, exp.Bracket):
+        return _subscript(node, sql)
+    if isinstance(node, exp.ArrayContains):
+        return _call("athena_contains", node.this, node.expression)
+    if isinstance(node, exp.Div):
+        return _divide(node)
+    if isinstance(node, exp.Cast) and node.to.is_type(*_VARCHAR_TYPES):
+        return _call("athena_to_varchar", node.this)
+    if isinstance(node, exp.FromISO8601Timestamp):
+        return _from_iso8601_timestamp(node)
+    if isinstance(node, exp.Unnest):
+        _check_unnest(node, sql)
     return node
+
+
+_VARCHAR_TYPES = (exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT)
+_INSTANT_ONLY_PARENTS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.TimeToUnix)
+
+
+def _subscript(node: exp.Bracket, sql: str) -> exp.Expression:
+    if len(node.expressions) != 1:
+        return node
+    index = node.expressions[0]
+    if node.args.get("safe"):  # element_at(a, i): sqlglot keeps the index as written
+        _check_element_at_index(node, sql)
+        return _call("athena_element_at", node.this, index)
+    # a[i]: sqlglot stores integer literals 0-based (Trino's a[1] is Literal 0) and shifts
+    # them back when it writes DuckDB's a[i]; the macro needs the index as written.
+    (index,) = exp.apply_index_offset(node.this, [index], 1, dialect="duckdb")
+    return _call("athena_subscript", node.this, index)
+
+
+def _divide(node: exp.Div) -> exp.Expression:
+    # A non-zero numeric literal divisor cannot divide by zero: keep DuckDB's `/` (which
+    # prepare_connection makes integer division for integers), avoiding the macro's cost.
+    divisor = node.expression
+    if isinstance(divisor, exp.Literal) and not divisor.is_string and divisor.to_py() != 0:
+        return node
+    return _call("athena_divide", node.this, divisor)
+
+
+def _from_iso8601_timestamp(node: exp.FromISO8601Timestamp) -> exp.Expression:
+    # Comparisons and to_unixtime only see the instant, which DuckDB keeps whatever the zone.
+    parent = node.parent
+    while isinstance(parent, exp.Paren):
+        parent = parent.parent
+    if isinstance(parent, _INSTANT_ONLY_PARENTS):
+        return node
+    return _call("athena_from_iso8601_timestamp", node.this)
+
+
+def _check_unnest(node: exp.Unnest, sql: str) -> None:
+    if len(node.expressions) > 1:
+        raise not_supported(sql, node, "UNNEST of several arrays at once")
+    # UNNEST(map) AS t(k, v) and UNNEST(array(row(...))) AS t(a, b) expand into several
+    # columns in Trino (unnest.md); DuckDB would give one column of structs.
+    alias = node.args.get("alias")
+    # (sqlglot moves the WITH ORDINALITY column to "offset", out of alias.columns.)
+    if alias is not None and len(alias.columns) > 1:
+        raise not_supported(
+            sql, node, "UNNEST of a map or of an array of rows into several columns"
+        )
 
 
 def _call(name: str, *args: exp.Expression) -> exp.Anonymous:

@@ -19,6 +19,7 @@ import datetime as dt
 import decimal
 import math
 import re
+import struct
 from typing import Any
 
 _SIMPLE = {
@@ -208,3 +209,51 @@ def java_double_string(value: float) -> str:
     significant = "".join(map(str, digits)).rstrip("0") or "0"
     power = len(digits) + int(exponent) - 1
     return f"{'-' if sign else ''}{significant[0]}.{significant[1:] or '0'}E{power}"
+
+
+def java_scientific_string(value: float, max_fraction_digits: int = 20) -> str:
+    """Trino's ``CAST(double AS varchar)``: Java ``DecimalFormat("0.0###…E0")``.
+
+    Trino formats a double with ``0.0###################E0`` (20 fraction digits at most) and a
+    real with ``0.0#####E0`` (6), after widening the real to a double; zero is ``0E0``
+    (trinodb/trino ``core/trino-main/.../type/DoubleOperators.java`` and ``RealOperators.java``,
+    ``castToVarchar``)::
+
+        >>> java_scientific_string(1.5), java_scientific_string(0.001)
+        ('1.5E0', '1.0E-3')
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "-0E0" if math.copysign(1, value) < 0 else "0E0"
+    context = decimal.Context(prec=max_fraction_digits + 1, rounding=decimal.ROUND_HALF_EVEN)
+    sign, digits, exponent = context.plus(decimal.Decimal(repr(value))).as_tuple()
+    significant = "".join(map(str, digits)).rstrip("0")
+    power = len(digits) + int(exponent) - 1
+    return f"{'-' if sign else ''}{significant[0]}.{significant[1:] or '0'}E{power}"
+
+
+def varchar_of(text: str, duckdb_type: str) -> str:
+    """Trino's ``CAST(x AS varchar)`` for the DuckDB text of a double, real or timestamp.
+
+    DuckDB prints doubles in their shortest round-trip form (``10000000.0``), Trino in Java's
+    scientific form (``1.0E7``); DuckDB drops a zero fraction of a timestamp, Trino prints the
+    ``timestamp(3)`` it reports for it (``2024-01-02 03:04:05.000``, ``… UTC`` with a zone).
+    """
+    if duckdb_type == "DOUBLE":
+        return java_scientific_string(float(text))
+    if duckdb_type == "FLOAT":
+        widened = struct.unpack("f", struct.pack("f", float(text)))[0]
+        return java_scientific_string(widened, 6)
+    zone = ""
+    if duckdb_type == "TIMESTAMP WITH TIME ZONE":
+        match = re.fullmatch(r"(.*?)([+-]\d\d(?::?\d\d)?)", text)
+        if match and re.fullmatch(r"[+-]00(:?00)?", match[2]):
+            text, zone = match[1], " UTC"
+        elif match:
+            text, zone = match[1], " " + match[2]
+    digits = 9 if duckdb_type == "TIMESTAMP_NS" else 3
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{(fraction + '0' * digits)[:digits]}{zone}"
