@@ -20,7 +20,9 @@ True
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -37,6 +39,7 @@ class SqliteStore:
     """
 
     def __init__(self, path: str | Path, schema: Iterable[str]) -> None:
+        self._local = threading.local()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.closing(self._connect()) as db:
@@ -47,29 +50,40 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN ourselves, so the lock mode is ours to choose.
-        # A fresh connection per transaction keeps the store safe across threads and forks.
         db = sqlite3.connect(self.path, timeout=_LOCK_TIMEOUT_SECONDS, isolation_level=None)
         db.row_factory = sqlite3.Row
         return db
 
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened once: pollers call describe/get many times a second.
+
+        One connection per thread and per process (a forked child opens its own: SQLite
+        connections must not cross a fork).
+        """
+        cached = getattr(self._local, "connection", None)
+        if cached is None or self._local.pid != os.getpid():
+            cached = self._local.connection = self._connect()
+            self._local.pid = os.getpid()
+        return cached
+
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A transaction holding the write lock from its first statement; commits on success."""
-        with contextlib.closing(self._connect()) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for reads."""
-        with contextlib.closing(self._connect()) as db:
-            db.execute("BEGIN")
-            try:
-                yield db
-            finally:
-                db.execute("ROLLBACK")
+        db = self._connection()
+        db.execute("BEGIN")
+        try:
+            yield db
+        finally:
+            db.execute("ROLLBACK")
