@@ -104,6 +104,7 @@ class LocalAthenaClient(LocalClient):
         self._store = _SqliteStore(self.state_dir / "athena.sqlite", _SCHEMA)
         self._engine = AthenaEngine(self.glue, self.s3_root, self.state_dir / "athena-tmp")
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="athena")
+        self._duckdb = duckdb.connect()
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -225,7 +226,9 @@ class LocalAthenaClient(LocalClient):
     def _run(self, query_id: str) -> None:
         started = _now()
         # Registered before the query is RUNNING: whoever sees RUNNING can interrupt it.
-        conn = duckdb.connect()
+        # A cursor of the client's in-memory DuckDB database: its own session (settings, temp
+        # views, interrupt) at a fraction of the ~20 ms a new database costs per query.
+        conn = self._duckdb.cursor()
         with _ACTIVE_LOCK:
             _ACTIVE[query_id] = conn
         with self._store.write() as db:
@@ -485,8 +488,9 @@ class LocalAthenaClient(LocalClient):
             time.sleep(poll)
 
     def close(self) -> None:
-        """Wait for running queries and release the worker threads."""
+        """Wait for running queries and release the worker threads and the DuckDB database."""
         self._pool.shutdown(wait=True)
+        self._duckdb.close()
 
     # -- helpers ----------------------------------------------------------------------------
 
