@@ -190,11 +190,15 @@ class AthenaEngine:
             partitions = []
             if glue_table.get("PartitionKeys"):
                 paginator = self.glue.get_paginator("get_partitions")
-                partitions = [
-                    p
-                    for page in paginator.paginate(DatabaseName=database, TableName=table)
-                    for p in page["Partitions"]
-                ]
+                # Only locations and values are needed: no column schemas, and pages of the
+                # API's maximum size (GetPartitions MaxResults <= 1000).
+                pages = paginator.paginate(
+                    DatabaseName=database,
+                    TableName=table,
+                    ExcludeColumnSchema=True,
+                    PaginationConfig={"PageSize": 1000},
+                )
+                partitions = [p for page in pages for p in page["Partitions"]]
             view = f"__athena_{database}_{table}"
             scans[TableRef(request.catalog, database, table)] = register_table_view(
                 conn, view, glue_table, partitions, self.s3_root
