@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 
 from kedro_aws.local.athena_sql_errors import AthenaQueryError
-from kedro_aws.local.athena_sql_types import trino_type_name
+from kedro_aws.local.athena_sql_types import split_top_level, trino_type_name
 from kedro_aws.local.athena_tables import data_files
 
 # "Athena supports writing to 100 unique partition and bucket combinations" (Athena user guide,
@@ -391,11 +391,11 @@ def trino_to_hive_type(trino_type: str) -> str:
     if text.startswith("array(") and text.endswith(")"):
         return f"array<{trino_to_hive_type(text[6:-1])}>"
     if text.startswith("map(") and text.endswith(")"):
-        key, value = _split_top_level(text[4:-1])
+        key, value = split_top_level(text[4:-1])
         return f"map<{trino_to_hive_type(key)},{trino_to_hive_type(value)}>"
     if text.startswith("row(") and text.endswith(")"):
         fields = []
-        for item in _split_top_level(text[4:-1]):
+        for item in split_top_level(text[4:-1]):
             name, _, ftype = item.strip().partition(" ")
             fields.append(f"{name}:{trino_to_hive_type(ftype)}")
         return f"struct<{','.join(fields)}>"
@@ -406,17 +406,3 @@ def trino_to_hive_type(trino_type: str) -> str:
     return {"varchar": "string", "integer": "int", "real": "float", "varbinary": "binary"}.get(
         text, text
     )
-
-
-def _split_top_level(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return parts

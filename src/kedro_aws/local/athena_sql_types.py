@@ -65,11 +65,11 @@ def trino_type_name(duckdb_type: str) -> str:
     if upper.startswith("DECIMAL"):
         return upper.lower().replace(" ", "")
     if upper.startswith("MAP("):
-        key, value = _split_top_level(text[4:-1])
+        key, value = split_top_level(text[4:-1])
         return f"map({trino_type_name(key)}, {trino_type_name(value)})"
     if upper.startswith("STRUCT("):
         fields = []
-        for field in _split_top_level(text[7:-1]):
+        for field in split_top_level(text[7:-1]):
             match = re.fullmatch(r'("(?:[^"]|"")*"|\S+)\s+(.+)', field.strip(), re.DOTALL)
             name, ftype = (match[1], match[2]) if match else (field, "VARCHAR")
             fields.append(f"{name.strip(chr(34))} {trino_type_name(ftype)}")
@@ -77,12 +77,19 @@ def trino_type_name(duckdb_type: str) -> str:
     return _SIMPLE.get(upper, upper.lower())
 
 
-def _split_top_level(text: str) -> list[str]:
+def split_top_level(text: str) -> list[str]:
+    """Split a type's parameter list on its top-level commas, for Trino (``row(a integer,
+    b array(x))``) and Hive (``map<string,decimal(10,2)>``) type syntax alike.
+
+    Example:
+    >>> split_top_level("string,decimal(10,2)")
+    ['string', 'decimal(10,2)']
+    """
     parts, depth, start = [], 0, 0
     for i, char in enumerate(text):
-        if char in "([":
+        if char in "([<":
             depth += 1
-        elif char in ")]":
+        elif char in ")]>":
             depth -= 1
         elif char == "," and depth == 0:
             parts.append(text[start:i].strip())
@@ -141,7 +148,7 @@ def _render(value: Any, trino_type: str, *, nested: bool) -> str:  # noqa: PLR09
         inner = trino_type[6:-1]
         return "[" + ", ".join(_render(v, inner, nested=True) for v in value) + "]"
     if trino_type.startswith("map("):
-        key_type, value_type = _split_top_level(trino_type[4:-1])
+        key_type, value_type = split_top_level(trino_type[4:-1])
         items = value.items() if isinstance(value, dict) else value
         return (
             "{"
@@ -152,7 +159,7 @@ def _render(value: Any, trino_type: str, *, nested: bool) -> str:  # noqa: PLR09
             + "}"
         )
     if trino_type.startswith("row(") and isinstance(value, dict):
-        types = [f.strip().partition(" ") for f in _split_top_level(trino_type[4:-1])]
+        types = [f.strip().partition(" ") for f in split_top_level(trino_type[4:-1])]
         by_name = {name: ftype for name, _, ftype in types}
         return (
             "{"

@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from kedro_aws.local.athena_sql_errors import AthenaQueryError
+from kedro_aws.local.athena_sql_types import split_top_level
 
 STATE_DIR_NAME = ".kedro-aws"  # kept in sync with kedro_aws.local.STATE_DIR_NAME
 _RESERVED_PREFIX = ".kedro-aws-"  # temporary files of in-flight local S3 writes
@@ -74,11 +75,11 @@ def hive_to_duckdb_type(hive_type: str) -> str:
     if lower.startswith("array<") and lower.endswith(">"):
         return f"{hive_to_duckdb_type(text[6:-1])}[]"
     if lower.startswith("map<") and lower.endswith(">"):
-        key, value = _split_top_level(text[4:-1])
+        key, value = split_top_level(text[4:-1])
         return f"MAP({hive_to_duckdb_type(key)}, {hive_to_duckdb_type(value)})"
     if lower.startswith("struct<") and lower.endswith(">"):
         fields = []
-        for field in _split_top_level(text[7:-1]):
+        for field in split_top_level(text[7:-1]):
             name, _, ftype = field.partition(":")
             fields.append(f'"{name.strip()}" {hive_to_duckdb_type(ftype)}')
         return f"STRUCT({', '.join(fields)})"
@@ -88,20 +89,6 @@ def hive_to_duckdb_type(hive_type: str) -> str:
     if base in _HIVE_SIMPLE:
         return _HIVE_SIMPLE[base]
     raise AthenaQueryError("NOT_SUPPORTED", f"Unsupported Hive type: {hive_type}")
-
-
-def _split_top_level(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char in "<(":
-            depth += 1
-        elif char in ">)":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return parts
 
 
 @dataclass(frozen=True)

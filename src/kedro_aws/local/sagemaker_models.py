@@ -36,7 +36,7 @@ import sqlite3
 import time
 from typing import Any
 
-from kedro_aws.local.sagemaker_registry import _datetime, _in_time_window
+from kedro_aws.local.sagemaker_registry import _BY_NAME_OR_TIME, _datetime, _listed
 from kedro_aws.sagemaker.packaging import SHA256_METADATA_KEY
 
 # Fields of CreateModel that DescribeModel returns as they were given.
@@ -113,19 +113,9 @@ class ModelOperations:
         params = self._validated("ListModels", params)
         with self._store.read() as db:
             rows = db.execute("SELECT name, creation_time FROM models ORDER BY rowid").fetchall()
-        rows = [
-            row
-            for row in rows
-            if params.get("NameContains", "") in row["name"]
-            and _in_time_window(row["creation_time"], params)
-        ]
-        sort_key = {"Name": lambda r: r["name"], "CreationTime": lambda r: r["creation_time"]}
-        rows.sort(
-            key=sort_key[params.get("SortBy", "CreationTime")],
-            # API reference, ListModels.SortOrder: "The default is Descending."
-            reverse=params.get("SortOrder", "Descending") == "Descending",
-        )
-        page, token = self._page("ListModels", rows, params)
+        rows = [row for row in rows if _listed(row, params)]
+        # API reference, ListModels.SortOrder: "The default is Descending."
+        page, token = self._sorted_page("ListModels", rows, params, _BY_NAME_OR_TIME, "Descending")
         models = [
             {
                 "ModelName": row["name"],

@@ -116,18 +116,10 @@ class ModelRegistryOperations:
         params = self._validated("ListModelPackageGroups", params)
         with self._store.read() as db:
             rows = db.execute("SELECT * FROM model_package_groups ORDER BY rowid").fetchall()
-        rows = [
-            row
-            for row in rows
-            if params.get("NameContains", "") in row["name"]
-            and _in_time_window(row["creation_time"], params)
-        ]
-        sort_key = {"Name": lambda r: r["name"], "CreationTime": lambda r: r["creation_time"]}
-        rows.sort(
-            key=sort_key[params.get("SortBy", "CreationTime")],
-            reverse=params.get("SortOrder", "Ascending") == "Descending",
+        rows = [row for row in rows if _listed(row, params)]
+        page, token = self._sorted_page(
+            "ListModelPackageGroups", rows, params, _BY_NAME_OR_TIME, "Ascending"
         )
-        page, token = self._page("ListModelPackageGroups", rows, params)
         return self._response(
             ModelPackageGroupSummaryList=[self._group_summary(r) for r in page], NextToken=token
         )
@@ -274,19 +266,14 @@ class ModelRegistryOperations:
             if (group is None or row["group_name"] == group)
             and (kind == "Both" or (row["group_name"] is not None) == (kind == "Versioned"))
             and (status is None or row["approval_status"] == status)
-            and params.get("NameContains", "") in row["name"]
-            and _in_time_window(row["creation_time"], params)
+            and _listed(row, params)
         ]
         # Registration order breaks creation-time ties, so versions never appear out of order.
-        sort_key = {
+        sort_keys = {
             "Name": lambda r: (r["name"], r["version"] or 0),
             "CreationTime": lambda r: (r["creation_time"], r["version"] or 0),
         }
-        rows.sort(
-            key=sort_key[params.get("SortBy", "CreationTime")],
-            reverse=params.get("SortOrder", "Ascending") == "Descending",
-        )
-        page, token = self._page("ListModelPackages", rows, params)
+        page, token = self._sorted_page("ListModelPackages", rows, params, sort_keys, "Ascending")
         return self._response(
             ModelPackageSummaryList=[self._package_summary(r) for r in page], NextToken=token
         )
@@ -397,6 +384,22 @@ class ModelRegistryOperations:
             summary["ModelPackageName"] = row["name"]
         return {key: value for key, value in summary.items() if value is not None}
 
+    def _sorted_page(
+        self,
+        operation: str,
+        rows: list,
+        params: dict[str, Any],
+        sort_keys: dict[str, Any],
+        default_order: str,
+    ) -> tuple[list, str | None]:
+        """Sort by ``SortBy`` (default CreationTime) in ``SortOrder``, then one page."""
+        rows = sorted(
+            rows,
+            key=sort_keys[params.get("SortBy", "CreationTime")],
+            reverse=params.get("SortOrder", default_order) == "Descending",
+        )
+        return self._page(operation, rows, params)
+
     def _page(self, operation: str, rows: list, params: dict[str, Any]) -> tuple[list, str | None]:
         start = 0
         if params.get("NextToken"):
@@ -413,9 +416,19 @@ class ModelRegistryOperations:
         return rows[start:end], token
 
 
+_BY_NAME_OR_TIME = {"Name": lambda r: r["name"], "CreationTime": lambda r: r["creation_time"]}
+
+
 def _datetime(epoch: float) -> datetime:
     # What botocore's parser makes of SageMaker's epoch timestamps: tz-aware, local zone.
     return datetime.fromtimestamp(epoch, tz=tzlocal())
+
+
+def _listed(row: Any, params: dict[str, Any]) -> bool:
+    """The filters SageMaker's List* calls share: ``NameContains`` and the creation window."""
+    return params.get("NameContains", "") in row["name"] and _in_time_window(
+        row["creation_time"], params
+    )
 
 
 def _in_time_window(epoch: float, params: dict[str, Any]) -> bool:

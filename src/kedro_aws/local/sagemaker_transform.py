@@ -45,7 +45,7 @@ import botocore.session
 from botocore import xform_name
 from botocore.waiter import Waiter, WaiterModel, create_waiter_with_client
 
-from kedro_aws.local.sagemaker_registry import _datetime, _epoch, _in_time_window
+from kedro_aws.local.sagemaker_registry import _datetime, _epoch, _listed
 from kedro_aws.local.transform_job import (
     DEFAULT_MAX_PAYLOAD_MB,
     batch_environment,
@@ -169,25 +169,22 @@ class TransformJobOperations:
         rows = [
             row
             for row in rows
-            if params.get("NameContains", "") in row["name"]
+            if _listed(row, params)
             and params.get("StatusEquals", row["status"]) == row["status"]
-            and _in_time_window(row["creation_time"], params)
             and _in_modified_window(row["last_modified_time"], params)
         ]
-        sort_key = {
+        sort_keys = {
             "Name": lambda r: r["name"],
             "CreationTime": lambda r: r["creation_time"],
             "Status": lambda r: (r["status"], r["creation_time"]),
         }
-        rows.sort(
-            key=sort_key[params.get("SortBy", "CreationTime")],
-            # API reference, ListTransformJobs.SortOrder: "The default is Descending."
-            reverse=params.get("SortOrder", "Descending") == "Descending",
-        )
-        page, token = self._page(
+        # API reference, ListTransformJobs.SortOrder: "The default is Descending."
+        page, token = self._sorted_page(
             "ListTransformJobs",
             rows,
             {**params, "MaxResults": params.get("MaxResults", _DEFAULT_MAX_RESULTS)},
+            sort_keys,
+            "Descending",
         )
         summaries = [
             {
