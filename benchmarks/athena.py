@@ -47,6 +47,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks import report
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data" / "athena"
 BUCKET = "kedro-aws-bench"  # scratch bucket in the local root: results and UNLOAD outputs
@@ -457,16 +459,6 @@ def _report_progress(result: Result) -> None:
     print(f"  {result.variant}: median {result.median:.2f} s ({spread})", flush=True)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def _versions() -> str:
     import duckdb
 
@@ -485,7 +477,7 @@ def render(
 ) -> str:
     """The results as a Markdown table, with the targets of issue 5 checked."""
     lines = [
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs ({cpu_model()}), "
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs ({report.cpu_model()}), "
         f"{platform.system()} {platform.release()}, {_versions()}",
         f"Command: python -m benchmarks athena{' --quick' if size is QUICK else ''} "
         f"({size.rows:,} rows, {size.days} partitions, {stamp['bytes'] / 1024**2:,.0f} MiB of "
@@ -505,7 +497,7 @@ def render(
                 ratio = select.median / r.median
                 lines.append(_row(group, r, f"{ratio:.1f}× faster than select"))
             unload = next(r for r in rows if r.variant.startswith("unload"))
-            checks.append(_check("unload ≥ 5× faster than select", select.median / unload.median,
+            checks.append(report.check("unload ≥ 5× faster than select", select.median / unload.median,
                                  5.0, higher_is_better=True))  # fmt: skip
             continue
         baseline = rows[0].median
@@ -513,7 +505,7 @@ def render(
             lines.append(_row(group, r, f"{r.median / baseline:.2f}× (a)"))
         athena = next((r for r in rows if r.variant.startswith("(b)")), None)
         if athena is not None:
-            checks.append(_check(f"{group}: local Athena ≤ 1.2 × DuckDB", athena.median / baseline,
+            checks.append(report.check(f"{group}: local Athena ≤ 1.2 × DuckDB", athena.median / baseline,
                                  1.2, higher_is_better=False))  # fmt: skip
             engine = statistics.median(athena.extra.get("engine_ms") or [0]) / 1000
             notes.append(
@@ -536,24 +528,14 @@ def _row(group: str, r: Result, ratio: str) -> str:
     return f"| {group} | {r.variant} | {r.median:.2f} | {spread} | {ratio} |"
 
 
-def _check(label: str, ratio: float, target: float, *, higher_is_better: bool) -> str:
-    met = ratio >= target if higher_is_better else ratio <= target
-    return f"{label}: {ratio:.2f}× — {'met' if met else 'NOT met'}"
-
-
 def _save(results: list[Result], notes: list[str], size: Size, repeats: int) -> None:
-    out = DATA / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
     payload = {
         "size": asdict(size),
         "repeats": repeats,
-        "machine": {"cpus": os.cpu_count(), "cpu": cpu_model(), "platform": platform.platform()},
         "results": [{**asdict(r), "median": r.median} for r in results],
         "notes": notes,
     }
-    path = out / f"athena-{size.name}-{stamp}.json"
-    path.write_text(json.dumps(payload, indent=2))
+    path = report.save(DATA / "results", f"athena-{size.name}", payload)
     print(f"\nSaved {path.relative_to(HERE.parent)}")
 
 

@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks import report
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data" / "batch_transform"
 SMC_VENV = HERE / ".venv-smc"
@@ -554,11 +556,11 @@ def render(
     by_key = {_key(r.variant): r.rows_per_second for r in results}
     checks = []
     if "c1" in by_key:
-        checks.append(_check("(c, 1) ≥ 0.7 × (a)", by_key["c1"] / baseline, 0.7))
+        checks.append(report.check("(c, 1) ≥ 0.7 × (a)", by_key["c1"] / baseline, 0.7))
     if "c1" in by_key and "c2" in by_key:
-        checks.append(_check("(c, 2) ≥ 1.6 × (c, 1)", by_key["c2"] / by_key["c1"], 1.6))
+        checks.append(report.check("(c, 2) ≥ 1.6 × (c, 1)", by_key["c2"] / by_key["c1"], 1.6))
     if "c1" in by_key and "b" in by_key:
-        checks.append(_check("(c, 1) ≥ 3 × (b)", by_key["c1"] / by_key["b"], 3.0))
+        checks.append(report.check("(c, 1) ≥ 3 × (b)", by_key["c1"] / by_key["b"], 3.0))
     if startup and "c1" in by_key:
         lines += ["", *_startup_lines(results, startup, baseline)]
     if memory.get("1x") and memory.get("10x"):
@@ -617,10 +619,6 @@ def _key(variant: str) -> str:
     return variant[1]
 
 
-def _check(label: str, ratio: float, target: float) -> str:
-    return f"{label}: {ratio:.2f}× — {'met' if ratio >= target else 'NOT met'}"
-
-
 def _save(
     results: list[Result],
     memory: dict[str, int | None],
@@ -630,20 +628,15 @@ def _save(
     *,
     startup: dict[int, float] | None = None,
 ) -> None:
-    out = DATA / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
     payload = {
         "size": asdict(size),
         "repeats": repeats,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in results],
         "peak_worker_rss_bytes": memory,
         "job_startup_seconds": startup or {},
         "notes": notes,
     }
-    path = out / f"batch_transform-{size.name}-{stamp}.json"
-    path.write_text(json.dumps(payload, indent=2))
+    path = report.save(DATA / "results", f"batch_transform-{size.name}", payload)
     print(f"\nSaved {path.relative_to(HERE.parent)}")
 
 
