@@ -34,7 +34,9 @@ def test_local_backend_returns_local_clients_rooted_where_asked(tmp_path: Path):
 
 
 def test_unknown_local_service_names_the_supported_ones(tmp_path: Path):
-    with pytest.raises(ValueError, match=r"no 'kinesis' client.*\['athena', 'glue', 's3', 'sagemaker'\]"):
+    with pytest.raises(
+        ValueError, match=r"no 'kinesis' client.*\['athena', 'glue', 's3', 'sagemaker'\]"
+    ):
         client("kinesis", backend="local", root=tmp_path)
 
 
