@@ -24,16 +24,9 @@ PACKAGE_ENV = {
 
 
 @pytest.fixture(autouse=True)
-def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dummy credentials and no user AWS configuration, so nothing can reach a real account."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+def aws_environment(aws_environment: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite-wide dummy credentials (tests/conftest.py), in this suite's region."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/kedro-aws-tests/config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/kedro-aws-tests/credentials")
 
 
 @pytest.fixture
