@@ -92,3 +92,13 @@ def test_settings_command_shows_the_env_and_its_spark_properties(iris_project):
     assert "(catalog uses s3a://)" in remote
     assert "spark.hadoop.fs.s3a.endpoint.region" in remote and "eu-west-1" in remote
     assert "hadoop-aws:3.5.0" in remote  # conf/aws/spark.yml
+
+
+def test_sample_data_refuses_the_aws_backend_and_bad_dates(iris_project):
+    remote = kedro(iris_project, "aws", "sample-data", "eth", "--env", "aws", ok=False)
+    assert remote.returncode == 1
+    assert "Sample data is generated into the local backend only" in remote.stderr
+    assert not (iris_project / "data/aws/aws-public-blockchain").exists()
+    bad = kedro(iris_project, "aws", "sample-data", "eth", "--start", "2024-13-01", ok=False)
+    assert bad.returncode != 0
+    assert "'2024-13-01' is not a YYYY-MM-DD date" in bad.stderr

@@ -46,3 +46,22 @@ def test_a_running_session_settings_win_over_the_env_variable(iris_project, monk
     s3 = client("s3")
     assert isinstance(s3, LocalS3Client)
     assert (s3.root, s3.meta.region_name) == ((tmp_path / "r").resolve(), "us-west-2")
+
+
+def test_credentials_dict_sets_backend_and_keys_and_rejects_unknown_keys(tmp_path):
+    local = client(
+        "s3", credentials={"backend": "local", "root": str(tmp_path), "region": "ap-south-1"}
+    )
+    assert isinstance(local, LocalS3Client) and local.meta.region_name == "ap-south-1"
+    remote = client(
+        "s3",
+        credentials={
+            "backend": "aws",
+            "region": "eu-west-1",
+            "aws_access_key_id": "AKIDEXAMPLE",
+            "aws_secret_access_key": "secret",
+        },
+    )
+    assert remote._request_signer._credentials.access_key == "AKIDEXAMPLE"
+    with pytest.raises(ValueError, match=r"Unknown credentials key\(s\) \['password'\]"):
+        client("s3", credentials={"password": "x"})
