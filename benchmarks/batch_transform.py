@@ -17,29 +17,31 @@ lines up to ``MaxPayloadInMB=6``. Variants, each timed over the same files:
     Completed.
 
 Then the peak RSS of a local executor worker process scoring one file of N rows and one of
-10 N rows: it must depend on ``MaxPayloadInMB``, not on the file size.
+10 N rows (as each worker logs it when it exits): it must depend on ``MaxPayloadInMB``, not on
+the file size.
 
 Usage: ``python -m benchmarks batch_transform [--quick] [--repeats N] [--skip b,c]``.
 Reported: median rows/s over the repeats and ratios against (a). Timings are never asserted.
 
 This file is also the entry point of variant (b) inside ``.venv-smc``
-(``python benchmarks/batch_transform.py --container-defaults PLAN``), so its module level
-imports only the standard library.
+(``python -m benchmarks.batch_transform --container-defaults PLAN``, from the repository
+root), so its module level imports only the standard library.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,8 @@ MAX_PAYLOAD_MB = 6
 MIB = 1024 * 1024
 COLUMNS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 BUCKET = "kedro-aws-bench"
+# What a local executor worker logs as it exits (kedro_aws.local.transform_job._worker_main).
+WORKER_PEAK_RSS = re.compile(r"exits after \d+ file\(s\); peak RSS ([0-9.]+) MiB")
 # Only model_fn: input_fn, predict_fn and output_fn are the container's defaults.
 DEFAULT_HANDLERS_MODULE = '''"""Benchmark model: default handlers."""
 import os
@@ -228,8 +232,10 @@ def run_container_defaults(model_path: Path, paths: list[Path], repeats: int) ->
     plan_path = DATA / "container-defaults-plan.json"
     plan_path.write_text(json.dumps(plan))
     python = smc_python(sklearn.__version__, joblib.__version__)
+    # As a module from the repository root, so ``from benchmarks import report`` resolves.
     done = subprocess.run(
-        [python, str(Path(__file__).resolve()), "--container-defaults", str(plan_path)],
+        [python, "-m", "benchmarks.batch_transform", "--container-defaults", str(plan_path)],
+        cwd=HERE.parent,
         capture_output=True,
         text=True,
         check=False,
@@ -336,93 +342,42 @@ class LocalExecutorBench:
     def run(
         self, input_uri: str, instances: int, *, measure_rss: bool = False
     ) -> tuple[float, int | None]:
-        """Seconds from create to Completed, and (if asked) the peak RSS of any worker process.
-
-        RSS sampling scans ``/proc`` in a thread, so throughput runs go without it.
-        """
+        """Seconds from create to Completed, and (if asked) the peak RSS of any worker process."""
         from kedro_aws.sagemaker.deploy import run_transform_job, wait_for_transform_job
 
         name = self._unique_name(f"bench-{instances}")
-        with PeakWorkerRss(enabled=measure_rss) as rss:
-            start = time.perf_counter()
-            run_transform_job(
-                self.sm,
-                job_name=name,
-                model_name=self.model_name,
-                input_s3_uri=input_uri,
-                output_s3_uri=f"s3://{BUCKET}/output/{name}/",
-                content_type="text/csv",
-                accept="text/csv",
-                split_type="Line",
-                batch_strategy="MultiRecord",
-                assemble_with="Line",
-                max_payload_mb=MAX_PAYLOAD_MB,
-                instance_count=instances,
-            )
-            wait_for_transform_job(
-                self.sm, name, poll_seconds=0.05, max_poll_seconds=0.25, progress=None
-            )
-            seconds = time.perf_counter() - start
-        return seconds, rss.peak
+        start = time.perf_counter()
+        run_transform_job(
+            self.sm,
+            job_name=name,
+            model_name=self.model_name,
+            input_s3_uri=input_uri,
+            output_s3_uri=f"s3://{BUCKET}/output/{name}/",
+            content_type="text/csv",
+            accept="text/csv",
+            split_type="Line",
+            batch_strategy="MultiRecord",
+            assemble_with="Line",
+            max_payload_mb=MAX_PAYLOAD_MB,
+            instance_count=instances,
+        )
+        # Every 20 ms: at most ~2 % of a one-second job, and cheap (one SQLite read).
+        wait_for_transform_job(
+            self.sm, name, poll_seconds=0.02, max_poll_seconds=0.02, progress=None
+        )
+        seconds = time.perf_counter() - start
+        return seconds, self.peak_worker_rss(name) if measure_rss else None
 
+    def peak_worker_rss(self, job_name: str) -> int | None:
+        """The largest peak RSS (``ru_maxrss``) a worker of the job logged as it exited.
 
-class PeakWorkerRss:
-    """Samples the high-water RSS (``VmHWM``) of this process's grandchildren while active.
+        Read by the worker itself at its end, so it is exact however short the job was.
+        """
+        from kedro_aws.local.transform_job import job_log_path
 
-    The local executor starts a job runner process that starts the workers, so workers are
-    grandchildren. Linux only (``/proc``); ``peak`` is ``None`` elsewhere or if none was seen.
-    """
-
-    def __init__(self, interval: float = 0.05, *, enabled: bool = True) -> None:
-        self.interval = interval
-        self.enabled = enabled
-        self.peak: int | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> PeakWorkerRss:
-        if self.enabled:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self.enabled:
-            self._thread.join()
-
-    def _sample(self) -> None:
-        me = os.getpid()
-        while not self._stop.is_set():
-            parents = _parent_pids()
-            for pid, ppid in parents.items():
-                if parents.get(ppid) == me:  # a grandchild
-                    hwm = _vm_hwm(pid)
-                    if hwm is not None and (self.peak is None or hwm > self.peak):
-                        self.peak = hwm
-            self._stop.wait(self.interval)
-
-
-def _parent_pids() -> dict[int, int]:
-    found = {}
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # Fields after the ")" that closes the command name: state, ppid, ...
-            found[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return found
-
-
-def _vm_hwm(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+        log = job_log_path(self.root, job_name).read_text()
+        peaks = [float(mib) * MIB for mib in WORKER_PEAK_RSS.findall(log)]
+        return int(max(peaks)) if peaks else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -479,12 +434,15 @@ def main(argv: list[str] | None = None) -> int:
 
     memory: dict[str, int | None] = {}
     startup: dict[int, float] = {}
+    cold_startup: dict[str, float] = {}
     if "c" not in skip:
-        run_local_executor(model, paths, size, repeats, results, notes, memory, startup)
+        run_local_executor(
+            model, paths, size, repeats, results, notes, memory, startup, cold_startup
+        )
 
     print()
-    print(render(results, memory, notes, size, repeats, startup=startup))
-    _save(results, memory, notes, size, repeats, startup=startup)
+    print(render(results, memory, notes, size, repeats, startup=startup, cold=cold_startup))
+    _save(results, memory, notes, size, repeats, startup=startup, cold=cold_startup)
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
@@ -498,8 +456,14 @@ def run_local_executor(  # noqa: PLR0917 - fills the run's shared tallies
     notes: list[str],
     memory: dict[str, int | None],
     startup: dict[int, float],
+    cold_startup: dict[str, float],
 ) -> None:
-    """Variant (c) with 1 and 2 instances, each job's startup alone, and the peak worker RSS."""
+    """Variant (c) with 1 and 2 instances, each job's startup alone, and the peak worker RSS.
+
+    Also (c) with the transform service off (every runner a new interpreter) and the startup
+    of a job that finds no service running. The timed (c) runs start after one warm-up job,
+    as (a) starts with scikit-learn imported: the service is then up, as it stays between jobs.
+    """
     try:
         bench = LocalExecutorBench(model, DATA / size.name / "scratch" / "local-root")
     except NotImplementedError as error:
@@ -507,6 +471,13 @@ def run_local_executor(  # noqa: PLR0917 - fills the run's shared tallies
         return
     input_uri = bench.upload(paths, "input")
     rows = results[0].rows
+    tiny = bench.upload_startup_inputs(1)
+    cold_startup.update(measure_cold_startup(bench, tiny, repeats))
+    with transform_service_off():
+        seconds = [bench.run(input_uri, 1)[0] for _ in range(repeats)]
+    results.append(Result(COLD_VARIANT, rows, seconds))
+    _report_progress(results[-1])
+    bench.run(tiny, 1)  # untimed warm-up: the transform service is running from here on
     for instances in (1, 2):
         tiny = bench.upload_startup_inputs(instances)
         startup[instances] = statistics.median(
@@ -519,6 +490,46 @@ def run_local_executor(  # noqa: PLR0917 - fills the run's shared tallies
     for key, path in memory_inputs(size).items():
         uri = bench.upload([path], f"rss-{key}")
         memory[key] = bench.run(uri, 1, measure_rss=True)[1]
+
+
+COLD_VARIANT = "(c) local executor, 1 instance, transform service off"
+
+
+@contextlib.contextmanager
+def transform_service_off() -> Iterator[None]:
+    """Runners start as new interpreters while in the block (``KEDRO_AWS_TRANSFORM_SERVICE=0``)."""
+    from kedro_aws.local.transform_service import ENABLE_VARIABLE
+
+    previous = os.environ.get(ENABLE_VARIABLE)
+    os.environ[ENABLE_VARIABLE] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ENABLE_VARIABLE)
+        else:
+            os.environ[ENABLE_VARIABLE] = previous
+
+
+def stop_transform_service() -> None:
+    """Stop the running transform service and wait until it is gone."""
+    from kedro_aws.local.transform_service import service_status, stop_service
+
+    stop_service()
+    deadline = time.monotonic() + 30
+    while service_status() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def measure_cold_startup(bench: LocalExecutorBench, tiny: str, repeats: int) -> dict[str, float]:
+    """Startup (one two-row file) with the service off, and for a job that starts the service."""
+    with transform_service_off():
+        off = statistics.median(bench.run(tiny, 1)[0] for _ in range(repeats))
+    first = []
+    for _ in range(repeats):
+        stop_transform_service()
+        first.append(bench.run(tiny, 1)[0])
+    return {"service off": off, "first job, service starting": statistics.median(first)}
 
 
 def _repeat(run: Callable[[], float], repeats: int) -> list[float]:
@@ -537,6 +548,7 @@ def render(
     repeats: int,
     *,
     startup: dict[int, float] | None = None,
+    cold: dict[str, float] | None = None,
 ) -> str:
     """The results as a Markdown table, with the targets of issue 4 checked."""
     baseline = results[0].rows_per_second
@@ -563,6 +575,13 @@ def render(
         checks.append(report.check("(c, 1) ≥ 3 × (b)", by_key["c1"] / by_key["b"], 3.0))
     if startup and "c1" in by_key:
         lines += ["", *_startup_lines(results, startup, baseline)]
+    if cold:
+        lines += [
+            "",
+            "Job startup without a warm transform service (one two-row file, median): "
+            + ", ".join(f"{label} {t:.2f} s" for label, t in cold.items())
+            + ".",
+        ]
     if memory.get("1x") and memory.get("10x"):
         growth = memory["10x"] / memory["1x"]
         lines += [
@@ -585,9 +604,9 @@ def render(
 def _startup_lines(results: list[Result], startup: dict[int, float], baseline: float) -> list[str]:
     """The fixed cost of a job, and (c) without it: for reading the table, not the targets.
 
-    (a) starts with the model in memory; (c) starts a runner process, extracts the model and
-    forks workers that import the model's libraries and call model_fn. That startup does not
-    depend on the input size and does not shrink with more instances.
+    (a) starts with the model in memory; (c) forks a runner from the transform service, which
+    extracts the model and forks workers that import the inference module and call model_fn.
+    That startup does not depend on the input size and does not shrink with more instances.
     """
     seconds = {_key(r.variant): statistics.median(r.seconds) for r in results}
     lines = [
@@ -614,6 +633,8 @@ def _startup_lines(results: list[Result], startup: dict[int, float], baseline: f
 
 
 def _key(variant: str) -> str:
+    if variant == COLD_VARIANT:
+        return "c1-cold"
     if variant.startswith("(c)"):
         return "c2" if "2 instances" in variant else "c1"
     return variant[1]
@@ -627,6 +648,7 @@ def _save(
     repeats: int,
     *,
     startup: dict[int, float] | None = None,
+    cold: dict[str, float] | None = None,
 ) -> None:
     payload = {
         "size": asdict(size),
@@ -634,6 +656,7 @@ def _save(
         "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in results],
         "peak_worker_rss_bytes": memory,
         "job_startup_seconds": startup or {},
+        "cold_job_startup_seconds": cold or {},
         "notes": notes,
     }
     path = report.save(DATA / "results", f"batch_transform-{size.name}", payload)

@@ -23,6 +23,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from kedro_aws.clients import client
+from kedro_aws.local import transform_service
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PROJECT = REPO_ROOT / "examples" / "iris"
@@ -87,6 +88,21 @@ def spark():
 
 BACKENDS = ("local", "moto", "moto-server")
 MakeClient = Callable[..., Any]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def transform_service_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The suite's own transform services (kedro_aws.local.transform_service).
+
+    Kept apart from a developer's, with a short idle timeout, and all stopped at the end so no
+    service outlives the test run.
+    """
+    directory = tmp_path_factory.mktemp("services")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(transform_service.DIR_VARIABLE, str(directory))
+        patch.setenv(transform_service.IDLE_VARIABLE, "120")
+        yield directory
+        transform_service.stop_all_services(directory)
 
 
 @pytest.fixture(autouse=True)

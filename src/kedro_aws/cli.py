@@ -91,6 +91,44 @@ def sample_data(
     )
 
 
+@aws.group(name="transform-service")
+def transform_service() -> None:
+    """The local backend's warm starter of Batch Transform jobs (see docs/batch-transform-local.md)."""
+
+
+@transform_service.command(name="status")
+def transform_service_status() -> None:
+    """Show whether a transform service runs for this Python environment."""
+    from kedro_aws.local import transform_service as service  # noqa: PLC0415
+
+    if not service.service_enabled():
+        click.echo(
+            f"The transform service is off ({service.ENABLE_VARIABLE}=0, or no fork on this "
+            "platform): each local transform job starts its runner as a new interpreter."
+        )
+        return
+    status = service.service_status()
+    path = service.socket_path()
+    if status is None:
+        click.echo(f"No transform service runs at {path}; the next local transform job starts one.")
+        return
+    runners = ", ".join(map(str, status["runners"])) or "none"
+    click.echo(
+        f"Transform service pid {status['pid']} at {path}: {len(status['preloaded'])} "
+        f"module(s) preloaded; runners in progress: {runners}."
+    )
+
+
+@transform_service.command(name="stop")
+@click.option("--all", "everything", is_flag=True, help="Also services of other environments.")
+def transform_service_stop(everything: bool) -> None:
+    """Stop the transform service (jobs in progress go on; the next job starts a new one)."""
+    from kedro_aws.local import transform_service as service  # noqa: PLC0415
+
+    stopped = service.stop_all_services() if everything else int(service.stop_service())
+    click.echo(f"Stopped {stopped} transform service(s).")
+
+
 @aws.group(name="registry")
 def registry() -> None:
     """Inspect the SageMaker Model Registry and approve or reject model packages."""

@@ -458,3 +458,59 @@ def test_local_quiet_delete_objects_lists_only_errors(local_s3):
 def test_local_state_directory_is_not_a_bucket(local_s3, local_root: Path):
     assert (local_root / ".kedro-aws").is_dir()
     assert [b["Name"] for b in local_s3.list_buckets()["Buckets"]] == [BUCKET]
+
+
+def test_local_adopt_file_moves_a_hashed_file_in_as_an_object(local_s3, tmp_path: Path):
+    body = b"setosa\nvirginica\n" * 1000
+    source = tmp_path / "part.out"
+    source.write_bytes(body)
+    md5 = hashlib.md5(body).hexdigest()
+
+    etag = local_s3.adopt_file(BUCKET, "scores/part-0.csv.out", source, md5_hexdigest=md5)
+
+    assert etag == f'"{md5}"'
+    assert not source.exists()  # moved, not copied
+    head = local_s3.head_object(Bucket=BUCKET, Key="scores/part-0.csv.out")
+    assert head["ETag"] == etag
+    assert head["ContentLength"] == len(body)
+    assert head["ContentType"] == "binary/octet-stream"  # as put_object without ContentType
+    assert local_s3.get_object(Bucket=BUCKET, Key="scores/part-0.csv.out")["Body"].read() == body
+
+
+def test_local_adopt_file_copies_across_file_systems(local_s3, tmp_path: Path, monkeypatch):
+    body = b"1\n2\n"
+    source = tmp_path / "part.out"
+    source.write_bytes(body)
+
+    monkeypatch.setattr("kedro_aws.local.s3.os.replace", _replace_except_from(source))
+
+    etag = local_s3.adopt_file(
+        BUCKET, "out/part.out", source, md5_hexdigest=hashlib.md5(body).hexdigest()
+    )
+
+    assert etag == f'"{hashlib.md5(body).hexdigest()}"'
+    assert local_s3.head_object(Bucket=BUCKET, Key="out/part.out")["ETag"] == etag
+    assert local_s3.get_object(Bucket=BUCKET, Key="out/part.out")["Body"].read() == body
+
+
+def _replace_except_from(source: Path):
+    """os.replace that fails with EXDEV for ``source`` (as from another file system)."""
+    import errno
+
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(src) == source:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_replace(src, dst)
+
+    return replace
+
+
+def test_local_adopt_file_refuses_a_key_that_is_a_folder(local_s3, tmp_path: Path):
+    put(local_s3, "scores/part-0.csv.out/inner", b"x")
+    source = tmp_path / "part.out"
+    source.write_bytes(b"1\n")
+    with pytest.raises(ClientError, match="already holds other objects"):
+        local_s3.adopt_file(BUCKET, "scores/part-0.csv.out", source, md5_hexdigest="0" * 32)
+    assert source.read_bytes() == b"1\n"  # left for the caller to clean up

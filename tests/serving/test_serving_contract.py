@@ -177,6 +177,58 @@ def test_csv_decode_matches_container_on_odd_payloads():
         )
 
 
+@pytest.fixture
+def pyarrow_threads():
+    """pyarrow's CPU pool set to N threads for the test (a transform worker sizes it)."""
+    import pyarrow as pa
+
+    before = pa.cpu_count()
+    yield pa.set_cpu_count
+    pa.set_cpu_count(before)
+
+
+def _large_numeric_payload(rng: random.Random, rows: int, terminator: str = "\n") -> bytes:
+    lines = (
+        ",".join(
+            rng.choice(["5.1", "0.30000000000000004", "-7e-3", "16777217", "1"]) for _ in "abcd"
+        )
+        for _ in range(rows)
+    )
+    return (terminator.join(lines) + terminator).encode()
+
+
+def test_csv_decode_of_a_multi_block_payload_matches_container(pyarrow_threads):
+    # Over 1 MiB with two threads: pyarrow parses 1 MiB blocks in parallel, and the blocks of
+    # each column are stitched back in row order.
+    pyarrow_threads(2)
+    rng = random.Random(11)
+    for terminator in ("\n", "\r\n"):
+        payload = _large_numeric_payload(rng, 150_000, terminator)
+        assert len(payload) > 3 * 2**20
+        decoded = serving._csv_to_float32_fast(payload)
+        assert decoded is not None  # the fast, multi-block path was taken
+        assert_same_array(
+            ("ok", decoded), _outcome(reference_input_fn, payload, "text/csv"), payload[:80]
+        )
+
+
+@pytest.mark.parametrize(
+    ("damage", "position"),
+    [("1,2\n", "first"), ("1,2,3,4,5\n", "last"), ("\n", "last"), ("1,,3,4\n", "last")],
+)
+def test_csv_decode_of_a_multi_block_payload_fails_like_the_container(
+    pyarrow_threads, damage, position
+):
+    # A ragged row, blank line or empty cell in any block fails the whole request, as the
+    # container's np.array(rows) / astype would.
+    pyarrow_threads(2)
+    payload = _large_numeric_payload(random.Random(3), 100_000)
+    payload = damage.encode() + payload if position == "first" else payload + damage.encode()
+    assert serving._csv_to_float32_fast(payload) is None
+    assert _outcome(serving.decode, payload, "text/csv")[0] == "error"
+    assert _outcome(reference_input_fn, payload, "text/csv")[0] == "error"
+
+
 @pytest.mark.parametrize(
     "payload",
     [

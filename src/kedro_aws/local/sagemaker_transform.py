@@ -48,12 +48,12 @@ from botocore.waiter import Waiter, WaiterModel, create_waiter_with_client
 from kedro_aws.local.sagemaker_registry import _datetime, _epoch, _listed
 from kedro_aws.local.transform_job import (
     DEFAULT_MAX_PAYLOAD_MB,
+    RUNNER_HEARTBEAT_TIMEOUT_SECONDS,
     batch_environment,
     job_log_path,
-    launch_runner,
-    runner_is_alive,
 )
 from kedro_aws.local.transform_records import DataProcessing, TransformRecordError
+from kedro_aws.local.transform_service import launch_runner, runner_is_alive
 
 #: MaxPayloadInMB "cannot be greater than 100 MB", nor MaxConcurrentTransforms x MaxPayloadInMB
 #: (API reference, CreateTransformJob.MaxPayloadInMB).
@@ -134,7 +134,7 @@ class TransformJobOperations:
                 "request, plan) VALUES (?, 'InProgress', ?, ?, ?, ?)",
                 (name, now, now, json.dumps(params), json.dumps(plan)),
             )
-        pid = launch_runner(self.root, name)
+        pid = launch_runner(self.root, name, job_log_path(self.root, name))
         with self._store.write() as db:
             db.execute(
                 "UPDATE transform_jobs SET runner_pid = ? WHERE name = ? AND runner_pid IS NULL",
@@ -263,7 +263,9 @@ class TransformJobOperations:
                 "ValidationException",
                 f"Could not find transform job '{self._job_arn(name)}'.",
             )
-        if row["status"] in _ACTIVE and not runner_is_alive(row["runner_pid"], row["heartbeat"]):
+        if row["status"] in _ACTIVE and not runner_is_alive(
+            row["runner_pid"], row["heartbeat"], RUNNER_HEARTBEAT_TIMEOUT_SECONDS
+        ):
             self._settle_abandoned_job(name)
             with self._store.read() as db:
                 row = db.execute("SELECT * FROM transform_jobs WHERE name = ?", (name,)).fetchone()

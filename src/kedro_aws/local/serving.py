@@ -129,8 +129,8 @@ class SingleRowBatchError(InvocationError):
 # Bytes a purely numeric CSV payload may contain. Anything else (quotes, spaces, letters such as
 # nan/inf, non-ASCII) goes through the exact csv.reader path.
 _NUMERIC_CSV_BYTES = b"0123456789.eE+-,\n\r"
-# pyarrow parses a payload in blocks of this many bytes: one block per mini-batch up to 256 MiB.
-_MIN_BLOCK_BYTES = 1 << 20
+# pyarrow parses a payload in blocks of 1 MiB on several threads, or in one block (<= 256 MiB).
+_BLOCK_BYTES = 1 << 20
 _MAX_BLOCK_BYTES = 1 << 28
 
 
@@ -166,9 +166,9 @@ def _csv_to_float32_fast(payload: bytes) -> np.ndarray | None:
     rounds exactly the strings numpy's does (checked over generated inputs in the tests).
     Structural differences are excluded: blank lines are parsed as rows (``ignore_empty_lines``
     off), so they fail to convert like the container's ragged rows and take the exact path;
-    empty cells are not nulls (``null_values=[]``), so they fail too. A payload of up to 256 MiB
-    is one pyarrow block, so each column is one float64 buffer, cast straight into the float32
-    result (the same float64 -> float32 rounding as ``astype``).
+    empty cells are not nulls (``null_values=[]``), so they fail too. Each column's float64
+    blocks are cast straight into the float32 result (the same float64 -> float32 rounding as
+    ``astype``).
     """
     if not payload or payload.translate(None, _NUMERIC_CSV_BYTES):
         return None
@@ -181,13 +181,21 @@ def _csv_to_float32_fast(payload: bytes) -> np.ndarray | None:
     n_columns = first_row.count(b",") + 1
 
     names = [f"c{i}" for i in range(n_columns)]
+    # With more than one thread in pyarrow's pool (the transform worker sizes it to its share
+    # of the cores), 1 MiB blocks are parsed in parallel; small blocks keep the memory of the
+    # blocks in flight low. Otherwise the payload is one block, parsed on this thread.
+    threads = max(1, min(pa.cpu_count(), len(payload) // _BLOCK_BYTES))
+    if threads > 1:
+        block_size = _BLOCK_BYTES
+    else:
+        block_size = min(max(len(payload) + 1, _BLOCK_BYTES), _MAX_BLOCK_BYTES)
     try:
         table = pa_csv.read_csv(
             pa.BufferReader(payload),
             read_options=pa_csv.ReadOptions(
                 column_names=names,
-                use_threads=False,
-                block_size=min(max(len(payload) + 1, _MIN_BLOCK_BYTES), _MAX_BLOCK_BYTES),
+                use_threads=threads > 1,
+                block_size=block_size,
             ),
             parse_options=pa_csv.ParseOptions(
                 delimiter=",", quote_char=False, ignore_empty_lines=False
@@ -204,7 +212,10 @@ def _csv_to_float32_fast(payload: bytes) -> np.ndarray | None:
         return None
     values = np.empty((table.num_rows, n_columns), dtype=np.float32)
     for index, column in enumerate(table.columns):
-        values[:, index] = column.to_numpy()
+        row = 0
+        for chunk in column.chunks:  # one per block, in row order
+            values[row : row + len(chunk), index] = chunk.to_numpy()
+            row += len(chunk)
     return values.squeeze()
 
 
