@@ -377,7 +377,12 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
     )
     service = _Service(Path(path), _idle_seconds())
-    if not service.bind():
+    try:
+        bound = service.bind()
+    except OSError as exc:  # e.g. a read-only or full temporary directory
+        logger.warning("Cannot listen on %s (%s); running the job without a service.", path, exc)
+        bound = False
+    if not bound:
         # Another service took the socket first: be a plain runner for the job we were given.
         if first_job:
             from kedro_aws.local.transform_job import main as run_job  # noqa: PLC0415
@@ -498,20 +503,20 @@ class _Service:
             conn.settimeout(_REQUEST_READ_TIMEOUT_SECONDS)
             try:
                 message = json.loads(_read_line(conn) or b"{}")
-                reply = self._handle(message)
+                reply = self._handle(message, conn)
             except (OSError, ValueError) as exc:
                 reply = {"error": f"bad request: {exc}"}
             with contextlib.suppress(OSError):
                 conn.sendall(json.dumps(reply).encode() + b"\n")
         self.last_activity = time.monotonic()
 
-    def _handle(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _handle(self, message: dict[str, Any], conn: socket.socket) -> dict[str, Any]:
         op = message.get("op")
         if op == "run":
             missing = [key for key in ("root", "job", "cwd", "env") if key not in message]
             if missing:
                 return {"error": f"run request without {', '.join(missing)}"}
-            return {"pid": self.fork_runner(message)}
+            return {"pid": self.fork_runner(message, inherited=(conn,))}
         if op == "status":
             return {
                 "pid": os.getpid(),
@@ -524,8 +529,13 @@ class _Service:
             return {"pid": os.getpid(), "stopping": True}
         return {"error": f"unknown op {op!r}"}
 
-    def fork_runner(self, request: dict[str, Any]) -> int:
-        """Fork a fresh runner for one job; returns its pid."""
+    def fork_runner(
+        self, request: dict[str, Any], inherited: tuple[socket.socket, ...] = ()
+    ) -> int:
+        """Fork a fresh runner for one job; returns its pid.
+
+        ``inherited`` are the service's sockets besides the listener, which the child closes.
+        """
         from kedro_aws.local.transform_job import job_log_path  # noqa: PLC0415
 
         log_path = job_log_path(Path(request["root"]), request["job"])
@@ -534,7 +544,7 @@ class _Service:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child; its work is observed through the job
-            _run_forked_runner(self.listener, request, log_path)
+            _run_forked_runner((self.listener, *inherited), request, log_path)
         self.children.add(pid)
         logger.info("Job %s: runner pid %d.", request["job"], pid)
         return pid
@@ -564,12 +574,15 @@ def _warm_up_scikit_learn() -> None:
         DummyClassifier().fit([[0.0]], [0]).predict([[0.0]])
 
 
-def _run_forked_runner(listener: socket.socket | None, request: dict[str, Any], log: Path) -> None:
+def _run_forked_runner(
+    sockets: tuple[socket.socket | None, ...], request: dict[str, Any], log: Path
+) -> None:
     """In the forked child: become a detached runner for the job, then exit."""
     code = 1
     try:
-        if listener is not None:
-            listener.close()
+        for inherited in sockets:
+            if inherited is not None:
+                inherited.close()
         os.setsid()  # its own session and process group, as a cold runner has
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
