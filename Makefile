@@ -62,4 +62,6 @@ bench: setup
 	$(BIN)/python -m benchmarks
 
 clean:
+	@# A transform service started from this venv would outlive it (it exits after 10 idle minutes).
+	-@test -x $(BIN)/python && $(BIN)/python -c "from kedro_aws.local.transform_service import stop_service; stop_service() and print('Stopped the transform service.')"
 	rm -rf $(VENV) .pytest_cache

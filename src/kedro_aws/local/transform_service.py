@@ -389,12 +389,12 @@ def main(argv: list[str] | None = None) -> None:
 
             run_job(first_job)
         return
+    # The creating process's environment, before imports add to it (scikit-learn sets KMP_*).
+    first_request = {"cwd": os.getcwd(), "env": dict(os.environ)}
     service.preload()
     if first_job:
         root, job_name = first_job
-        service.fork_runner(
-            {"root": root, "job": job_name, "cwd": os.getcwd(), "env": dict(os.environ)}
-        )
+        service.fork_runner({**first_request, "root": root, "job": job_name})
     service.redirect_output()
     service.serve()
 
@@ -506,16 +506,21 @@ class _Service:
                 reply = self._handle(message, conn)
             except (OSError, ValueError) as exc:
                 reply = {"error": f"bad request: {exc}"}
+            except Exception as exc:  # a bug must not take the service down for everyone
+                logger.exception("Request failed")
+                reply = {"error": f"internal error: {type(exc).__name__}: {exc}"}
             with contextlib.suppress(OSError):
                 conn.sendall(json.dumps(reply).encode() + b"\n")
         self.last_activity = time.monotonic()
 
-    def _handle(self, message: dict[str, Any], conn: socket.socket) -> dict[str, Any]:
+    def _handle(self, message: Any, conn: socket.socket) -> dict[str, Any]:
+        if not isinstance(message, dict):
+            return {"error": f"a request is a JSON object, not {type(message).__name__}"}
         op = message.get("op")
         if op == "run":
-            missing = [key for key in ("root", "job", "cwd", "env") if key not in message]
-            if missing:
-                return {"error": f"run request without {', '.join(missing)}"}
+            problem = _run_request_problem(message)
+            if problem:
+                return {"error": problem}
             return {"pid": self.fork_runner(message, inherited=(conn,))}
         if op == "status":
             return {
@@ -560,6 +565,25 @@ class _Service:
 
     def _terminate(self, *_signal: Any) -> None:
         self.stopping = True
+
+
+def _run_request_problem(message: dict[str, Any]) -> str | None:
+    """What is wrong with a ``run`` request, or None.
+
+    >>> _run_request_problem({"op": "run", "root": 1, "job": "j", "cwd": "/", "env": {}})
+    'run request field root must be a string'
+    """
+    for key in ("root", "job", "cwd"):
+        if key not in message:
+            return f"run request without {key}"
+        if not isinstance(message[key], str):
+            return f"run request field {key} must be a string"
+    env = message.get("env")
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        return "run request field env must be an object of strings"
+    return None
 
 
 def _warm_up_scikit_learn() -> None:
