@@ -683,7 +683,6 @@ class _JobRunner:
         self.scratch.mkdir(parents=True, exist_ok=True)
         try:
             files = list_input_files(s3, request["TransformInput"]["DataSource"])
-            model_dir = prepare_model(s3, plan["container"], self.scratch)
         except JobSetupError as exc:
             return _Outcome("Failed", str(exc))
         self.progress.files_total = len(files)
@@ -693,7 +692,7 @@ class _JobRunner:
             root=str(self.root),
             region=plan["region"],
             job_name=self.name,
-            model_dir=str(model_dir),
+            model_dir=str(model_dir_of(self.scratch)),
             environment=plan["environment"],
             settings=FileSettings.from_request(request),
             output_path=request["TransformOutput"]["S3OutputPath"],
@@ -705,11 +704,21 @@ class _JobRunner:
             len(instances),
             concurrency,
         )
-        return self._supervise(instances, concurrency, config)
+        return self._supervise(
+            instances,
+            concurrency,
+            config,
+            prepare=lambda: prepare_model(s3, plan["container"], self.scratch),
+        )
 
     def _supervise(
-        self, instances: list[list[InputFile]], concurrency: int, config: dict[str, Any]
+        self,
+        instances: list[list[InputFile]],
+        concurrency: int,
+        config: dict[str, Any],
+        prepare: Callable[[], Any],
     ) -> _Outcome:
+        """Start the workers, ``prepare`` the model meanwhile, then hand out the files."""
         context = _process_context()
         if context.get_start_method() == "fork":
             # pyarrow sets up its CSV reader on first use (~0.4 s): once here, and every forked
@@ -736,6 +745,12 @@ class _JobRunner:
             for _ in range(count):
                 start_worker(instance)
         try:
+            # Workers start up while the model is downloaded, verified and extracted; they
+            # load it when their first file arrives, after this.
+            try:
+                prepare()
+            except JobSetupError as exc:
+                return _Outcome("Failed", str(exc))
             while any(pending) or any(w.current for w in workers):
                 waitables = [w.conn for w in workers] + [w.process.sentinel for w in workers]
                 multiprocessing.connection.wait(waitables, timeout=_POLL_SECONDS)
@@ -924,6 +939,11 @@ class _JobRunner:
         )
 
 
+def model_dir_of(scratch: Path) -> Path:
+    """Where a job's model data is extracted (the container's ``/opt/ml/model``)."""
+    return scratch / "model"
+
+
 def prepare_model(s3: Any, container: dict[str, Any], scratch: Path) -> Path:
     """Download, verify and extract the container's model data into ``scratch/model``."""
     from botocore.exceptions import ClientError  # noqa: PLC0415 - runner only
@@ -935,7 +955,7 @@ def prepare_model(s3: Any, container: dict[str, Any], scratch: Path) -> Path:
         sha256_file,
     )
 
-    model_dir = scratch / "model"
+    model_dir = model_dir_of(scratch)
     url = container.get("ModelDataUrl")
     if not url:
         model_dir.mkdir(parents=True, exist_ok=True)  # a container may need no model data
