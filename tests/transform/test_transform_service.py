@@ -31,13 +31,12 @@ from sklearn.linear_model import LogisticRegression
 
 from kedro_aws.clients import client
 from kedro_aws.local import transform_service
-from kedro_aws.local.transform_job import _JobRunner, job_log_path
+from kedro_aws.local.transform_job import _JobRunner, job_log_path, reseed_random_state
 from kedro_aws.local.transform_service import (
     DIR_VARIABLE,
     ENABLE_VARIABLE,
     IDLE_VARIABLE,
     fingerprint,
-    reseed_random_state,
     runner_environment,
     service_status,
     socket_path,

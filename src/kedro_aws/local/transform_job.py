@@ -76,7 +76,6 @@ from kedro_aws.local.transform_records import (
     iter_mini_batches,
     open_input,
 )
-from kedro_aws.local.transform_service import reseed_random_state
 
 logger = logging.getLogger(__name__)
 
@@ -1040,3 +1039,14 @@ def _shut_down(workers: list[_Worker]) -> None:
             worker.process.kill()
             worker.process.join()
         worker.conn.close()
+
+
+def reseed_random_state() -> None:
+    """Fresh random state after a fork, as a process started anew would have.
+
+    Python's ``random`` reseeds itself in a forked child; numpy's global generator does not,
+    so every job forked from one service would otherwise draw the same "random" numbers.
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()

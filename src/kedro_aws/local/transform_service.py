@@ -56,6 +56,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kedro_aws.local._client import service_model
+from kedro_aws.local.serving import decode_csv
+from kedro_aws.local.transform_job import (
+    NATIVE_THREAD_VARIABLES,
+    job_log_path,
+    loaded_thread_pools,
+    reseed_random_state,
+)
+from kedro_aws.local.transform_job import main as run_job
+
 logger = logging.getLogger(__name__)
 
 ENABLE_VARIABLE = "KEDRO_AWS_TRANSFORM_SERVICE"
@@ -99,12 +109,7 @@ _FINGERPRINT_VARIABLES = (
     "PYTHONHOME",
     "LD_LIBRARY_PATH",
     "LD_PRELOAD",
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
+    *NATIVE_THREAD_VARIABLES,
     "OPENBLAS_THREAD_TIMEOUT",
     PRELOAD_VARIABLE,
 )
@@ -385,8 +390,6 @@ def main(argv: list[str] | None = None) -> None:
     if not bound:
         # Another service took the socket first: be a plain runner for the job we were given.
         if first_job:
-            from kedro_aws.local.transform_job import main as run_job  # noqa: PLC0415
-
             run_job(first_job)
         return
     # The creating process's environment, before imports add to it (scikit-learn sets KMP_*).
@@ -447,10 +450,6 @@ class _Service:
                 logger.info("Not preloading %s: %s", name, exc)
             else:
                 self.preloaded.append(name)
-        from kedro_aws.local._client import service_model  # noqa: PLC0415
-        from kedro_aws.local.serving import decode_csv  # noqa: PLC0415
-        from kedro_aws.local.transform_job import loaded_thread_pools  # noqa: PLC0415
-
         service_model("s3")  # botocore's S3 model, which every runner and worker validates with
         decode_csv(b"0,0\n0,0\n")  # pyarrow sets up its CSV reader on first use
         loaded_thread_pools()  # the BLAS/OpenMP pools that workers limit
@@ -541,8 +540,6 @@ class _Service:
 
         ``inherited`` are the service's sockets besides the listener, which the child closes.
         """
-        from kedro_aws.local.transform_job import job_log_path  # noqa: PLC0415
-
         log_path = job_log_path(Path(request["root"]), request["job"])
         log_path.parent.mkdir(parents=True, exist_ok=True)
         sys.stdout.flush()
@@ -622,8 +619,6 @@ def _run_forked_runner(
         with contextlib.suppress(OSError):
             os.chdir(request["cwd"])
         reseed_random_state()
-        from kedro_aws.local.transform_job import main as run_job  # noqa: PLC0415
-
         run_job([request["root"], request["job"]])
         code = 0
     except BaseException:  # noqa: BLE001 - reported in the job's log; never back in the service
@@ -633,14 +628,3 @@ def _run_forked_runner(
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
-
-
-def reseed_random_state() -> None:
-    """Fresh random state after a fork, as a process started anew would have.
-
-    Python's ``random`` reseeds itself in a forked child; numpy's global generator does not,
-    so every job forked from one service would otherwise draw the same "random" numbers.
-    """
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed()
