@@ -205,6 +205,7 @@ def transform_fn(model, body, content_type, accept):
 
 THREADS_MODULE = """
 import os
+import pyarrow
 from threadpoolctl import threadpool_info
 
 def model_fn(model_dir):
@@ -213,7 +214,8 @@ def model_fn(model_dir):
 def transform_fn(model, body, content_type, accept):
     blas = sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
     keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-    return "|".join([*(os.environ.get(k, "-") for k in keys), str(blas)]) + "\\n", accept
+    parsing = pyarrow.cpu_count()  # the threads the default input_fn parses CSV with
+    return "|".join([*(os.environ.get(k, "-") for k in keys), str(blas), str(parsing)]) + "\\n", accept
 """
 
 
@@ -230,7 +232,7 @@ def test_instances_share_the_cores_between_their_native_thread_pools(
 
     assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
     threads = native_threads_per_worker(2)
-    line = f"{threads}|{threads}|[{threads}]\n".encode()
+    line = f"{threads}|{threads}|[{threads}]|{threads}\n".encode()
     assert read_outputs("shared") == {"a.csv.out": line, "b.csv.out": line}
 
 
