@@ -7,6 +7,7 @@ Every job here really runs: the local executor loads the inference module from t
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 
 import numpy as np
@@ -111,7 +112,7 @@ def test_split_strategy_and_assembly(combination_jobs, index):
 
 
 def test_multirecord_splits_large_files_into_ordered_mini_batches(
-    make_model, put_inputs, run_job, read_outputs
+    make_model, put_inputs, run_job, read_outputs, s3
 ):
     # ~2.6 MB with MaxPayloadInMB=1: at least three requests, answers concatenated in order.
     rows = [[i, i % 7, 1, 0] for i in range(150_000)]
@@ -121,6 +122,9 @@ def test_multirecord_splits_large_files_into_ordered_mini_batches(
     assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
     expected = encode_csv(np.asarray(rows, dtype=np.float32).sum(axis=1))
     assert read_outputs("out")["rows.csv.out"] == expected
+    # The worker hashes each response as it writes it: the ETag covers every mini-batch.
+    head = s3.head_object(Bucket=BUCKET, Key="out/rows.csv.out")
+    assert head["ETag"] == f'"{hashlib.md5(expected).hexdigest()}"'
 
 
 def test_join_and_filters_keep_an_id_column(make_model, put_inputs, run_job, read_outputs):
