@@ -6,10 +6,10 @@ ends, so ``describe_transform_job`` from any process sees it progress, and the j
 process that created it. The runner is forked from the warm transform service, or started as a
 new interpreter when the service is off. It claims the job, then:
 
-1. prepares the model once: downloads ``ModelDataUrl`` from (local) S3, verifies its SHA-256
-   when the model package recorded one, and extracts it safely;
-2. lists the input files (``S3Prefix``: every object under the prefix, sorted; ``ManifestFile``:
+1. lists the input files (``S3Prefix``: every object under the prefix, sorted; ``ManifestFile``:
    the manifest's ``prefix`` joined with each listed key);
+2. prepares the model once, while its workers start: downloads ``ModelDataUrl`` from (local)
+   S3, verifies its SHA-256 when the model package recorded one, and extracts it safely;
 3. spreads the files across ``InstanceCount`` instances: file *i* of the sorted list goes to
    instance ``i % InstanceCount``. SageMaker "distributes the input files" so that one instance
    might process ``input1.csv`` and another ``input2.csv``, and never splits a file across
@@ -23,10 +23,11 @@ new interpreter when the service is off. It claims the job, then:
    keep their input order, because one worker writes one file's output in order. The runner
    sends workers file assignments only; a worker reads its input and writes its output itself.
    The machine's cores are shared out between all workers of the job: each worker's native
-   thread pools (BLAS, OpenMP) get ``cpu_count // workers`` threads, through the usual
-   ``*_NUM_THREADS`` variables, unless the job's environment sets one of them;
+   thread pools (BLAS, OpenMP, pyarrow's CSV parsing) get ``cpu_count // workers`` threads,
+   through the usual ``*_NUM_THREADS`` variables, unless the job's environment sets one of them;
 5. writes each ``<S3OutputPath>/<key relative to the input prefix's folder>.out`` to a scratch
-   file and moves it into S3 only once the whole file succeeded (API ``TransformOutput``:
+   file (hashing it for the ETag as it goes) and moves it into S3 only once the whole file
+   succeeded (API ``TransformOutput``:
    "Batch transform doesn't upload partially processed objects"); a failed file leaves no
    ``.out`` and the other files go on; the job then ends ``Failed`` naming the first failed
    file (in input order), the record position where known, and the cause;
@@ -35,7 +36,9 @@ new interpreter when the service is off. It claims the job, then:
    ``os._exit`` in user code) fails the file it held, naming the exit signal or code.
 
 Memory per worker stays bounded by a small multiple of ``MaxPayloadInMB``: inputs are streamed
-(``transform_records``) and each response is written out before the next request.
+(``transform_records``) and each response is written out before the next request. Freed memory
+is kept for the next mini-batch rather than returned to the kernel (``_keep_freed_memory``), and
+each worker logs its peak RSS when it exits.
 
 Progress (files and records done) is logged to ``<root>/.kedro-aws/transform-jobs/<job>.log``
 (the local stand-in for the job's CloudWatch log stream) and kept in SQLite; it is not added to
