@@ -602,3 +602,18 @@ def test_a_job_sees_openblas_thread_timeout(backend, root, monkeypatch, case):
 
     assert report["openblas_thread_timeout"] == expected
     assert started_cold(root, "openblas") is (enabled == "0")
+
+
+def test_a_new_service_removes_logs_of_services_long_gone(backend, own_service_dir):
+    old = own_service_dir / "transform-0123456789abcdef.log"
+    recent = own_service_dir / "transform-fedcba9876543210.log"
+    for log in (old, recent):
+        log.write_text("a service that is gone\n")
+    week_and_a_day_ago = time.time() - 8 * 24 * 3600
+    os.utime(old, (week_and_a_day_ago, week_and_a_day_ago))
+
+    start_service(backend)
+
+    assert not old.exists()
+    assert recent.exists()  # a week's grace: it may still explain a recent failure
+    assert socket_path().with_suffix(".log").exists()  # the running service's own log stays

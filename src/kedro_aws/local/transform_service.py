@@ -74,6 +74,8 @@ IDLE_VARIABLE = "KEDRO_AWS_TRANSFORM_SERVICE_IDLE_SECONDS"
 #: Extra modules to import in the service, comma-separated (e.g. ``xgboost``).
 PRELOAD_VARIABLE = "KEDRO_AWS_TRANSFORM_PRELOAD"
 DEFAULT_IDLE_SECONDS = 600.0
+#: A service's log is kept this long after its last line, then the next service removes it.
+STALE_LOG_SECONDS = 7 * 24 * 3600.0
 
 #: What the scikit-learn serving image has installed and a model typically imports, plus the
 #: executor itself. Importing these once is what makes a forked runner start in milliseconds.
@@ -438,6 +440,7 @@ class _Service:
             listener.listen(64)
         self.listener = listener
         self.inode = self.path.stat().st_ino
+        _remove_stale_logs(directory)
         return True
 
     def preload(self) -> None:
@@ -562,6 +565,15 @@ class _Service:
 
     def _terminate(self, *_signal: Any) -> None:
         self.stopping = True
+
+
+def _remove_stale_logs(directory: Path, max_age_seconds: float = STALE_LOG_SECONDS) -> None:
+    """Delete logs of services long gone (one per fingerprint: every upgrade leaves one)."""
+    cutoff = time.time() - max_age_seconds
+    for log in directory.glob("transform-*.log"):
+        with contextlib.suppress(OSError):
+            if not log.with_suffix(".sock").exists() and log.stat().st_mtime < cutoff:
+                log.unlink()
 
 
 def _run_request_problem(message: dict[str, Any]) -> str | None:
