@@ -466,7 +466,9 @@ def peak_rss_bytes() -> int | None:
 #: glibc ``mallopt`` parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-#: The largest fixed mmap threshold glibc accepts on 64-bit (``HEAP_MAX_SIZE / 2``).
+#: The ceiling of glibc's own dynamic mmap threshold on 64-bit (``DEFAULT_MMAP_THRESHOLD_MAX``):
+#: blocks up to it come from the reusable heap; larger ones (payloads near 100 MB) stay mapped
+#: per use, where the faults are small next to the work on that much data.
 _MMAP_THRESHOLD_BYTES = 32 * MIB
 _TRIM_THRESHOLD_BYTES = 512 * MIB
 
