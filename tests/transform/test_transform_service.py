@@ -544,6 +544,24 @@ def test_a_socket_path_too_long_falls_back_to_cold_runners(
     assert not too_long.exists()
 
 
+def test_an_unusable_service_directory_falls_back_to_cold_runners(
+    backend, root, tmp_path_factory, monkeypatch, caplog
+):
+    not_a_directory = tmp_path_factory.mktemp("f") / "svc"  # short enough for a socket path
+    not_a_directory.write_text("a file where the socket directory should be\n")
+    monkeypatch.setenv(DIR_VARIABLE, str(not_a_directory))
+
+    with caplog.at_level(logging.WARNING, logger="kedro_aws.local.transform_service"):
+        report = run_context_job(backend, "unusable-dir")
+
+    assert started_cold(root, "unusable-dir")
+    assert report["parent"] == os.getpid()
+    # Says that, and why, the job did not use the service.
+    assert "starts its runner without the transform service" in caplog.text
+    assert "Not a directory" in caplog.text
+    assert not_a_directory.read_text().startswith("a file")  # left as it was
+
+
 # --------------------------------------------------------------------------------------------
 # Runner liveness, worker memory, runner environment
 # --------------------------------------------------------------------------------------------
