@@ -42,7 +42,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,22 @@ class Result:
     @property
     def rows_per_second(self) -> float:
         return self.rows / statistics.median(self.seconds)
+
+
+@dataclass
+class Run:
+    """Everything one benchmark run measured, for the report and the saved JSON."""
+
+    size: Size
+    repeats: int
+    results: list[Result] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    #: Peak worker RSS in bytes, by input size ("1x", "10x").
+    memory: dict[str, int | None] = field(default_factory=dict)
+    #: Warm job startup (seconds), by instance count.
+    startup: dict[int, float] = field(default_factory=dict)
+    #: Startup without a warm transform service (seconds), by situation.
+    cold_startup: dict[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,69 +426,56 @@ def main(argv: list[str] | None = None) -> int:
     model_path = DATA / "model.joblib"
     joblib.dump(model, model_path)
 
-    results: list[Result] = []
-    notes: list[str] = []
+    run = Run(size, repeats)
     scratch = DATA / size.name / "scratch"
-    results.append(
+    run.results.append(
         Result("(a) in-process: pyarrow -> predict -> write", rows,
                _repeat(lambda: run_in_process(model, paths, scratch / "a-out"), repeats))
     )  # fmt: skip
-    _report_progress(results[-1])
+    _report_progress(run.results[-1])
 
     if "b" not in skip:
         try:
             seconds = run_container_defaults(model_path, paths, repeats)
-            results.append(Result("(b) container defaults (sagemaker-containers)", rows, seconds))
-            _report_progress(results[-1])
+            run.results.append(
+                Result("(b) container defaults (sagemaker-containers)", rows, seconds)
+            )
+            _report_progress(run.results[-1])
         except (subprocess.CalledProcessError, RuntimeError, OSError) as error:
-            notes.append(
+            run.notes.append(
                 f"(b) not measured: {error}. Create the venv by hand with: python -m venv "
                 f"{SMC_VENV} && {SMC_VENV}/bin/pip install --no-deps {' '.join(SMC_PACKAGES)} && "
                 f"{SMC_VENV}/bin/pip install scikit-learn=={sklearn.__version__} "
                 f"joblib=={joblib.__version__}"
             )
 
-    memory: dict[str, int | None] = {}
-    startup: dict[int, float] = {}
-    cold_startup: dict[str, float] = {}
     if "c" not in skip:
-        run_local_executor(
-            model, paths, size, repeats, results, notes, memory, startup, cold_startup
-        )
+        run_local_executor(model, paths, run)
 
     print()
-    print(render(results, memory, notes, size, repeats, startup=startup, cold=cold_startup))
-    _save(results, memory, notes, size, repeats, startup=startup, cold=cold_startup)
+    print(render(run))
+    _save(run)
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 
-def run_local_executor(  # noqa: PLR0917 - fills the run's shared tallies
-    model: Any,
-    paths: list[Path],
-    size: Size,
-    repeats: int,
-    results: list[Result],
-    notes: list[str],
-    memory: dict[str, int | None],
-    startup: dict[int, float],
-    cold_startup: dict[str, float],
-) -> None:
+def run_local_executor(model: Any, paths: list[Path], run: Run) -> None:
     """Variant (c) with 1 and 2 instances, each job's startup alone, and the peak worker RSS.
 
     Also (c) with the transform service off (every runner a new interpreter) and the startup
     of a job that finds no service running. The timed (c) runs start after one warm-up job,
     as (a) starts with scikit-learn imported: the service is then up, as it stays between jobs.
     """
+    size, repeats, results = run.size, run.repeats, run.results
     try:
         bench = LocalExecutorBench(model, DATA / size.name / "scratch" / "local-root")
     except NotImplementedError as error:
-        notes.append(f"(c) not measured: {error}.")
+        run.notes.append(f"(c) not measured: {error}.")
         return
     input_uri = bench.upload(paths, "input")
     rows = results[0].rows
     tiny = bench.upload_startup_inputs(1)
-    cold_startup.update(measure_cold_startup(bench, tiny, repeats))
+    run.cold_startup.update(measure_cold_startup(bench, tiny, repeats))
     with transform_service_off():
         seconds = [bench.run(input_uri, 1)[0] for _ in range(repeats)]
     results.append(Result(COLD_VARIANT, rows, seconds))
@@ -488,13 +491,13 @@ def run_local_executor(  # noqa: PLR0917 - fills the run's shared tallies
             startup_seconds[instances].append(bench.run(tiny_inputs[instances], instances)[0])
             seconds[instances].append(bench.run(input_uri, instances)[0])
     for instances in (1, 2):
-        startup[instances] = statistics.median(startup_seconds[instances])
+        run.startup[instances] = statistics.median(startup_seconds[instances])
         label = f"(c) local executor, {instances} instance{'s' * (instances > 1)}"
         results.append(Result(label, rows, seconds[instances]))
         _report_progress(results[-1])
     for key, path in memory_inputs(size).items():
         uri = bench.upload([path], f"rss-{key}")
-        memory[key] = bench.run(uri, 1, measure_rss=True)[1]
+        run.memory[key] = bench.run(uri, 1, measure_rss=True)[1]
 
 
 COLD_VARIANT = "(c) local executor, 1 instance, transform service off"
@@ -545,23 +548,16 @@ def _report_progress(result: Result) -> None:
     print(f"  {result.variant}: {result.rows_per_second:,.0f} rows/s", flush=True)
 
 
-def render(
-    results: list[Result],
-    memory: dict[str, int | None],
-    notes: list[str],
-    size: Size,
-    repeats: int,
-    *,
-    startup: dict[int, float] | None = None,
-    cold: dict[str, float] | None = None,
-) -> str:
+def render(run: Run) -> str:
     """The results as a Markdown table, with the targets of issue 4 checked."""
+    results, memory, notes, size = run.results, run.memory, run.notes, run.size
+    startup, cold = run.startup, run.cold_startup
     baseline = results[0].rows_per_second
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}",
         f"Command: python -m benchmarks batch_transform{' --quick' if size is QUICK else ''} "
-        f"({size.rows:,} rows, {size.files} files, median of {repeats})",
+        f"({size.rows:,} rows, {size.files} files, median of {run.repeats})",
         "",
         "| variant | rows/s | × (a) |",
         "|---|---:|---:|",
@@ -645,26 +641,17 @@ def _key(variant: str) -> str:
     return variant[1]
 
 
-def _save(
-    results: list[Result],
-    memory: dict[str, int | None],
-    notes: list[str],
-    size: Size,
-    repeats: int,
-    *,
-    startup: dict[int, float] | None = None,
-    cold: dict[str, float] | None = None,
-) -> None:
+def _save(run: Run) -> None:
     payload = {
-        "size": asdict(size),
-        "repeats": repeats,
-        "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in results],
-        "peak_worker_rss_bytes": memory,
-        "job_startup_seconds": startup or {},
-        "cold_job_startup_seconds": cold or {},
-        "notes": notes,
+        "size": asdict(run.size),
+        "repeats": run.repeats,
+        "results": [{**asdict(r), "rows_per_second": r.rows_per_second} for r in run.results],
+        "peak_worker_rss_bytes": run.memory,
+        "job_startup_seconds": run.startup,
+        "cold_job_startup_seconds": run.cold_startup,
+        "notes": run.notes,
     }
-    path = report.save(DATA / "results", f"batch_transform-{size.name}", payload)
+    path = report.save(DATA / "results", f"batch_transform-{run.size.name}", payload)
     print(f"\nSaved {path.relative_to(HERE.parent)}")
 
 

@@ -6,36 +6,45 @@ can break them unnoticed (as variant (b)'s entry point once was).
 
 from __future__ import annotations
 
+import pytest
 from benchmarks import athena, batch_transform
 
-
-def test_batch_transform_benchmark_runs_and_reports_every_measure(capsys):
+SMOKE_RUNS = {
     # (b) needs its own virtualenv from PyPI; everything else runs.
-    assert batch_transform.main(["--quick", "--repeats", "1", "--skip", "b"]) == 0
+    "batch_transform": (
+        batch_transform,
+        ["--quick", "--repeats", "1", "--skip", "b"],
+        [
+            "| (a) in-process: pyarrow -> predict -> write |",
+            "| (c) local executor, 1 instance, transform service off |",
+            "| (c) local executor, 1 instance |",
+            "| (c) local executor, 2 instances |",
+            "Job startup without a warm transform service",
+            "Peak worker RSS (MaxPayloadInMB=6)",  # read from the workers' log lines
+            "(c, 2) ≥ 1.6 × (c, 1)",
+        ],
+    ),
+    # Spark is left out: its JVM start alone would double the time; make bench measures it.
+    "athena": (
+        athena,
+        ["--quick", "--repeats", "1", "--skip", "spark"],
+        [
+            "| (i) group-by | (a) DuckDB, hand-written SQL |",
+            "| (i) group-by | (b) local Athena, start → SUCCEEDED |",
+            "| (ii) UNLOAD by year, month | (b) local Athena, start → SUCCEEDED |",
+            "| unload (Parquet, manifest) |",
+            "unload ≥ 5× faster than select",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMOKE_RUNS))
+def test_benchmark_runs_and_reports_every_measure(name, capsys):
+    module, argv, expected = SMOKE_RUNS[name]
+
+    assert module.main(argv) == 0
 
     report = capsys.readouterr().out
-    for row in (
-        "| (a) in-process: pyarrow -> predict -> write |",
-        "| (c) local executor, 1 instance, transform service off |",
-        "| (c) local executor, 1 instance |",
-        "| (c) local executor, 2 instances |",
-    ):
-        assert row in report
-    assert "Job startup without a warm transform service" in report
-    assert "Peak worker RSS (MaxPayloadInMB=6)" in report  # read from the workers' log lines
-    assert "(c, 2) ≥ 1.6 × (c, 1)" in report
-
-
-def test_athena_benchmark_runs_and_reports_every_measure(capsys):
-    # Spark is left out: its JVM start alone would double the time; it is measured by make bench.
-    assert athena.main(["--quick", "--repeats", "1", "--skip", "spark"]) == 0
-
-    report = capsys.readouterr().out
-    for row in (
-        "| (i) group-by | (a) DuckDB, hand-written SQL |",
-        "| (i) group-by | (b) local Athena, start → SUCCEEDED |",
-        "| (ii) UNLOAD by year, month | (b) local Athena, start → SUCCEEDED |",
-        "| unload (Parquet, manifest) |",
-    ):
-        assert row in report
-    assert "unload ≥ 5× faster than select" in report
+    missing = [line for line in expected if line not in report]
+    assert not missing, f"{name} no longer reports {missing}:\n{report}"
