@@ -363,6 +363,34 @@ def test_local_sidecar_metadata_is_dropped_when_the_file_changes_behind_our_back
     assert head["ContentLength"] == len(b"edited by another tool")
 
 
+def test_local_listing_page_reports_etags_of_put_edited_and_hand_placed_files(
+    local_s3, local_root: Path
+):
+    # A full page spans several metadata queries; edited and hand-placed files get their
+    # ETag from their bytes, and it is kept for the next listing.
+    bodies = {f"many/{index:04d}": f"body {index}".encode() for index in range(1000)}
+    for key, body in bodies.items():
+        if key.endswith("7"):
+            (local_root / BUCKET / key).parent.mkdir(exist_ok=True)
+            (local_root / BUCKET / key).write_bytes(body)  # placed by another tool
+        else:
+            put(local_s3, key, body)
+    bodies["many/0500"] = b"edited behind our back"
+    (local_root / BUCKET / "many" / "0500").write_bytes(bodies["many/0500"])
+
+    for _ in range(2):
+        page = local_s3.list_objects_v2(Bucket=BUCKET, Prefix="many/")
+
+        assert page["KeyCount"] == 1000 and not page["IsTruncated"]
+        assert [entry["Key"] for entry in page["Contents"]] == sorted(bodies)
+        assert {entry["Key"]: entry["ETag"] for entry in page["Contents"]} == {
+            key: f'"{hashlib.md5(body).hexdigest()}"' for key, body in bodies.items()
+        }
+        assert {entry["Key"]: entry["Size"] for entry in page["Contents"]} == {
+            key: len(body) for key, body in bodies.items()
+        }
+
+
 def test_local_state_survives_a_new_client(make_local_client, local_s3):
     put(local_s3, "k", b"v", ContentType="text/csv", Metadata={"run": "7"})
 

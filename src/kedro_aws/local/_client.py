@@ -27,9 +27,33 @@ STATE_DIR_NAME = ".kedro-aws"
 
 
 @functools.cache
+def botocore_session() -> botocore.session.Session:
+    """One botocore session per process, for its data loader only (no credentials are read).
+
+    Creating a session registers ~120 event handlers (~10 ms), and its loader caches the JSON
+    models it has read, so the local clients share this one.
+    """
+    return botocore.session.get_session()
+
+
+@functools.cache
 def service_model(service: str) -> ServiceModel:
     """botocore's model of ``service`` (loaded once per process; the sagemaker one is large)."""
-    return botocore.session.get_session().get_service_model(service)
+    return botocore_session().get_service_model(service)
+
+
+# It caches the exception classes per service, as the one factory of a botocore session does:
+# clients of a service share them, and a new client does not rebuild ~100 classes.
+_EXCEPTIONS_FACTORY = ClientExceptionsFactory()
+
+
+def client_exceptions(service: str) -> Any:
+    """``client.exceptions`` of ``service``: the modeled error classes, built once per process.
+
+    >>> client_exceptions("s3").NoSuchKey.__name__
+    'NoSuchKey'
+    """
+    return _EXCEPTIONS_FACTORY.create_client_exceptions(service_model(service))
 
 
 class LocalClient:
@@ -58,7 +82,7 @@ class LocalClient:
             method_to_api_mapping={},
             partition="aws",
         )
-        self.exceptions = ClientExceptionsFactory().create_client_exceptions(model)
+        self.exceptions = client_exceptions(self.service_name)
 
     @property
     def region(self) -> str:
@@ -74,7 +98,7 @@ class LocalClient:
     def can_paginate(self, operation_name: str) -> bool:
         """Whether ``get_paginator(operation_name)`` works (same answer as boto3's)."""
         api_name = self._api_name(operation_name)
-        return api_name is not None and _paginator_config(self.service_name, api_name) is not None
+        return api_name is not None and paginator_config(self.service_name, api_name) is not None
 
     def get_paginator(self, operation_name: str) -> Paginator:
         """botocore's own ``Paginator`` driving this client's method, as on a boto3 client.
@@ -89,7 +113,7 @@ class LocalClient:
         api_name = self._api_name(operation_name)
         return Paginator(
             getattr(self, operation_name),
-            _paginator_config(self.service_name, api_name),
+            paginator_config(self.service_name, api_name),
             self.meta.service_model.operation_model(api_name),
         )
 
@@ -199,9 +223,14 @@ def _compiled(pattern: str | None) -> re.Pattern[str] | None:
 
 
 @functools.cache
-def _paginator_config(service: str, api_name: str) -> dict[str, Any] | None:
+def paginator_config(service: str, api_name: str) -> dict[str, Any] | None:
+    """botocore's pagination settings of an operation, or None if it does not paginate.
+
+    >>> paginator_config("s3", "ListObjectsV2")["result_key"]
+    ['Contents', 'CommonPrefixes']
+    """
     try:
-        return botocore.session.get_session().get_paginator_model(service).get_paginator(api_name)
+        return botocore_session().get_paginator_model(service).get_paginator(api_name)
     except (ValueError, botocore.exceptions.UnknownServiceError):
         return None
 

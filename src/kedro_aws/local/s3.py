@@ -31,7 +31,7 @@ import re
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +47,8 @@ from kedro_aws.local import LocalClient
 _CHUNK = 1024 * 1024
 # Temporary files of in-flight writes carry this prefix; keys may not use it, listings skip it.
 _RESERVED_PREFIX = ".kedro-aws-"
+# Keys per metadata query of a listing: under SQLite's old 999-parameter limit (before 3.32).
+_KEYS_PER_QUERY = 500
 _DEFAULT_CONTENT_TYPE = "binary/octet-stream"  # what S3 stores when no ContentType is sent
 _MAX_KEY_BYTES = 1024
 # S3 general purpose bucket naming rules (docs: "General purpose bucket naming rules").
@@ -319,7 +321,7 @@ class LocalS3Client(LocalClient):
                 "The continuation token provided is incorrect",
                 ArgumentName="continuation-token",
             )
-        contents: list[dict[str, Any]] = []
+        listed: list[str] = []
         common_prefixes: list[str] = []
         last_entry = None
         truncated = False
@@ -330,14 +332,15 @@ class LocalS3Client(LocalClient):
             entry = key[: cut + len(delimiter)] if cut >= 0 else key
             if entry == last_entry or (marker and entry.encode() <= marker.encode()):
                 continue  # served already: on an earlier page, or in this common prefix
-            if len(contents) + len(common_prefixes) >= max_keys:
+            if len(listed) + len(common_prefixes) >= max_keys:
                 truncated = True
                 break
             last_entry = entry
             if cut >= 0:
                 common_prefixes.append(entry)
             else:
-                contents.append(self._list_entry(bucket, key, path / key))
+                listed.append(key)
+        contents = self._list_entries(bucket, path, listed)
         return self._response(
             IsTruncated=truncated,
             Contents=contents or None,
@@ -352,15 +355,18 @@ class LocalS3Client(LocalClient):
             StartAfter=params.get("StartAfter"),
         )
 
-    def _list_entry(self, bucket: str, key: str, path: Path) -> dict[str, Any]:
-        info = self._metadata.describe(bucket, key, path, os.stat(path))
-        return {
-            "Key": key,
-            "LastModified": info["last_modified"],
-            "ETag": info["etag"],
-            "Size": info["size"],
-            "StorageClass": "STANDARD",
-        }
+    def _list_entries(self, bucket: str, root: Path, keys: list[str]) -> list[dict[str, Any]]:
+        objects = [(key, root / key, os.stat(root / key)) for key in keys]
+        return [
+            {
+                "Key": key,
+                "LastModified": info["last_modified"],
+                "ETag": info["etag"],
+                "Size": info["size"],
+                "StorageClass": "STANDARD",
+            }
+            for key, info in zip(keys, self._metadata.describe_many(bucket, objects), strict=True)
+        ]
 
     # -- managed transfers (boto3 injects these into its S3 client) ---------------------------
 
@@ -678,42 +684,56 @@ class _ObjectMetadataStore:
 
     def record(self, bucket: str, key: str, stat: os.stat_result, **fields: Any) -> None:
         with self._connect() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO object_metadata VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    bucket,
-                    key,
-                    stat.st_size,
-                    stat.st_mtime_ns,
-                    stat.st_ino,
-                    fields["etag"],
-                    fields["content_type"],
-                    json.dumps(fields["metadata"]),
-                ),
-            )
+            _insert_metadata(db, bucket, key, stat, fields)
 
     def describe(self, bucket: str, key: str, path: Path, stat: os.stat_result) -> dict[str, Any]:
         """Size, LastModified, ETag, ContentType and Metadata of the file with ``stat``."""
+        return self.describe_many(bucket, [(key, path, stat)])[0]
+
+    def describe_many(
+        self, bucket: str, objects: Sequence[tuple[str, Path, os.stat_result]]
+    ) -> list[dict[str, Any]]:
+        """``describe`` for many ``(key, path, stat)`` of one bucket, in order.
+
+        One connection and one query per chunk of keys: a listing page of 1,000 keys would
+        otherwise open 1,000 connections.
+        """
+        keys = [key for key, _path, _stat in objects]
+        rows: dict[str, tuple] = {}
         with self._connect() as db:
-            row = db.execute(
-                "SELECT size, mtime_ns, inode, etag, content_type, metadata "
-                "FROM object_metadata WHERE bucket = ? AND key = ?",
-                (bucket, key),
-            ).fetchone()
-        info = {"size": stat.st_size, "last_modified": _timestamp(stat.st_mtime_ns)}
-        if row and tuple(row[:3]) == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
-            return info | {
-                "etag": row[3],
-                "content_type": row[4],
-                "metadata": json.loads(row[5]),
-            }
-        fields = {
-            "etag": _file_etag(path),
-            "content_type": _DEFAULT_CONTENT_TYPE,
-            "metadata": {},
-        }
-        self.record(bucket, key, stat, **fields)  # cache the ETag of a hand-placed file
-        return info | fields
+            for start in range(0, len(keys), _KEYS_PER_QUERY):
+                chunk = keys[start : start + _KEYS_PER_QUERY]
+                rows.update(
+                    (row[0], row[1:])
+                    for row in db.execute(
+                        "SELECT key, size, mtime_ns, inode, etag, content_type, metadata "
+                        "FROM object_metadata WHERE bucket = ? AND key IN "
+                        f"({', '.join('?' * len(chunk))})",
+                        (bucket, *chunk),
+                    )
+                )
+        infos, unseen = [], []
+        for key, path, stat in objects:
+            info = {"size": stat.st_size, "last_modified": _timestamp(stat.st_mtime_ns)}
+            row = rows.get(key)
+            if row and tuple(row[:3]) == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
+                info |= {"etag": row[3], "content_type": row[4], "metadata": json.loads(row[5])}
+            else:
+                # Placed by another tool (or changed behind our back): hashed once, outside
+                # the write transaction below, then cached.
+                fields = {
+                    "etag": _file_etag(path),
+                    "content_type": _DEFAULT_CONTENT_TYPE,
+                    "metadata": {},
+                }
+                info |= fields
+                unseen.append((key, stat, fields))
+            infos.append(info)
+        if unseen:
+            with self._connect() as db:
+                for key, stat, fields in unseen:
+                    _insert_metadata(db, bucket, key, stat, fields)
+        return infos
 
     def forget(self, bucket: str, key: str) -> None:
         with self._connect() as db:
@@ -777,6 +797,24 @@ def _key_problem(key: str) -> str | None:
         if segment.startswith(_RESERVED_PREFIX):
             return f"segments starting with {_RESERVED_PREFIX!r} are reserved"
     return None
+
+
+def _insert_metadata(
+    db: sqlite3.Connection, bucket: str, key: str, stat: os.stat_result, fields: dict[str, Any]
+) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO object_metadata VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            bucket,
+            key,
+            stat.st_size,
+            stat.st_mtime_ns,
+            stat.st_ino,
+            fields["etag"],
+            fields["content_type"],
+            json.dumps(fields["metadata"]),
+        ),
+    )
 
 
 def _parse_copy_source(source: str) -> tuple[str, str]:

@@ -41,10 +41,10 @@ import sqlite3
 import time
 from typing import Any
 
-import botocore.session
 from botocore import xform_name
 from botocore.waiter import Waiter, WaiterModel, create_waiter_with_client
 
+from kedro_aws.local._client import botocore_session
 from kedro_aws.local.sagemaker_registry import _datetime, _epoch, _listed
 from kedro_aws.local.transform_job import (
     DEFAULT_MAX_PAYLOAD_MB,
@@ -341,7 +341,7 @@ class TransformJobOperations:
 @functools.cache
 def _waiter_model() -> WaiterModel:
     """SageMaker's waiters-2 model from botocore, paced for local jobs (see module docstring)."""
-    config = botocore.session.get_session().get_waiter_model("sagemaker")._waiter_config
+    config = botocore_session().get_waiter_model("sagemaker")._waiter_config
     waiters = {
         name: {
             **waiter,
