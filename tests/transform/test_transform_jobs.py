@@ -9,6 +9,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -250,6 +253,67 @@ def test_a_job_environment_sizing_thread_pools_is_left_alone(
     described = run_job("own-threads", name, uri, "own", Environment={"OMP_NUM_THREADS": "3"})
     assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
     assert read_outputs("own")["a.csv.out"].startswith(b"3|-|")
+
+
+POOLS_REPORT = """
+import json
+import numpy, scipy.linalg, sklearn.ensemble, pyarrow
+from threadpoolctl import threadpool_info
+
+def report():
+    pools = {}
+    for pool in threadpool_info():
+        if pool["internal_api"] in ("openblas", "openmp"):
+            pools.setdefault(pool["internal_api"], set()).add(pool["num_threads"])
+    sizes = {api: sorted(counts) for api, counts in pools.items()}
+    return json.dumps({"pools": sizes, "arrow": pyarrow.cpu_count()}, sort_keys=True)
+"""
+
+POOLS_MODULE = (
+    POOLS_REPORT
+    + """
+def model_fn(model_dir):
+    return None
+
+def transform_fn(model, body, content_type, accept):
+    return report() + "\\n", accept
+"""
+)
+
+THREAD_SETTINGS = [
+    {"OMP_NUM_THREADS": "3"},
+    {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "2"},
+    {"GOTO_NUM_THREADS": "1"},
+    {"OMP_THREAD_LIMIT": "1", "OMP_NUM_THREADS": "2,1"},
+]
+
+
+@pytest.mark.parametrize(
+    "setting", THREAD_SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items())
+)
+def test_a_job_environment_sizes_preloaded_pools_as_a_new_process_would(
+    backend: LocalBackend, monkeypatch, setting
+):
+    # The worker's libraries were loaded (and their pools sized) by the transform service,
+    # before the job's Environment existed; a container process reads it at start-up.
+    for variable in (*NATIVE_THREAD_VARIABLES, "GOTO_NUM_THREADS", "OMP_THREAD_LIMIT"):
+        monkeypatch.delenv(variable, raising=False)
+    fresh = subprocess.run(
+        [sys.executable, "-c", POOLS_REPORT + "\nprint(report())"],
+        env={**os.environ, **setting},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    uri = backend.put_inputs("in", {"a.csv": b"1\n"})
+    model = backend.make_model(POOLS_MODULE)
+
+    described = backend.run_job("pools", model, uri, "pools", Environment=setting)
+
+    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
+    in_job = json.loads(backend.read_outputs("pools")["a.csv.out"])
+    assert in_job == json.loads(fresh.stdout)
+    assert in_job["pools"]  # OpenBLAS and OpenMP are loaded: the comparison covered them
 
 
 def test_native_threads_per_worker_shares_the_cores():

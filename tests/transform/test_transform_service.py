@@ -586,12 +586,16 @@ def test_workers_log_their_peak_memory_when_they_exit(root, make_model, put_inpu
     described = run_job("peak", make_model(), uri, "out", TransformResources=two_instances)
     assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
 
-    exits = WORKER_EXIT.findall(job_log_path(root, "peak").read_text())
+    log = job_log_path(root, "peak").read_text()
+    exits = WORKER_EXIT.findall(log)
 
     # Files a and c go to instance 1, b to instance 2 (round-robin over sorted keys).
     assert sorted((instance, files) for _, instance, files, _ in exits) == [("1", "2"), ("2", "1")]
     assert len({pid for pid, *_ in exits}) == 2
     assert all(float(peak) > 0 for *_, peak in exits)
+    # The job ends after its workers have said their last word (their processes may still be
+    # tearing down): read as soon as the job is Completed, the log already holds every line.
+    assert log.rstrip("\n").splitlines()[-1].endswith("Transform job peak ended: Completed")
 
 
 def test_runner_environment_adds_the_openblas_default_only_when_absent():

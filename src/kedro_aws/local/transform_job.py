@@ -56,6 +56,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import re
 import shutil
 import signal
 import sys
@@ -63,7 +64,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -434,19 +435,86 @@ def native_threads_per_worker(workers: int, cpus: int | None = None) -> int:
     return max(1, cpus // max(1, workers))
 
 
-def _limit_native_threads(threads: int) -> None:
-    """Size BLAS/OpenMP thread pools of this worker, unless the job's environment does."""
-    if threads <= 0 or any(name in os.environ for name in NATIVE_THREAD_VARIABLES):
+#: Variables that also size native thread pools, which we never set ourselves.
+_OTHER_THREAD_VARIABLES = ("GOTO_NUM_THREADS", "OMP_THREAD_LIMIT")
+
+
+def _size_native_threads(threads: int) -> None:
+    """Size this worker's native thread pools: its share of the cores, or the job's settings.
+
+    The pools the transform service preloaded were sized when it started, so they are resized
+    here. Without a thread variable in the job's environment, every pool gets ``threads``
+    (exported too, for libraries the model loads later). With one, the pools of OpenBLAS,
+    OpenMP and pyarrow get what a new process of the container would read from it at start-up.
+    """
+    if threads <= 0:
         return
-    for name in NATIVE_THREAD_VARIABLES:
-        # For libraries the model loads later (they read these when they start).
-        os.environ[name] = str(threads)
     controller = loaded_thread_pools()
-    if controller is not None:
-        controller.limit(limits=threads)  # for the pools already loaded (numpy's BLAS)
     pyarrow = sys.modules.get("pyarrow")
+    if not any(name in os.environ for name in (*NATIVE_THREAD_VARIABLES, *_OTHER_THREAD_VARIABLES)):
+        for name in NATIVE_THREAD_VARIABLES:
+            os.environ[name] = str(threads)
+        if controller is not None:
+            controller.limit(limits=threads)
+        if pyarrow is not None:
+            pyarrow.set_cpu_count(threads)  # CSV decoding parses one block per thread
+        return
+    if controller is not None:
+        for internal_api in {pool.internal_api for pool in controller.lib_controllers}:
+            wanted = startup_threads(internal_api, os.environ)
+            if wanted:
+                controller.select(internal_api=internal_api).limit(limits=wanted)
     if pyarrow is not None:
-        pyarrow.set_cpu_count(threads)  # CSV decoding parses one block per thread
+        pyarrow.set_cpu_count(startup_threads("arrow", os.environ) or usable_cpus())
+
+
+def startup_threads(library: str, environ: Mapping[str, str]) -> int | None:
+    """The threads ``library`` sizes its pool to at start-up from ``environ``; None: its default.
+
+    The rules, checked against new processes in the tests:
+    - ``openblas``: ``OPENBLAS_NUM_THREADS``, else ``GOTO_NUM_THREADS``, else
+      ``OMP_NUM_THREADS``, at most the CPUs (OpenBLAS README, "Setting the number of threads").
+    - ``openmp``: ``OMP_NUM_THREADS`` (its first value; OpenMP specification).
+    - ``arrow`` (pyarrow): ``OMP_NUM_THREADS``, else the CPUs, at most ``OMP_THREAD_LIMIT``
+      (``pyarrow.cpu_count`` documentation).
+    Values are read like C's ``strtol``: ``"3,1"`` and ``" 3x"`` mean 3; others are ignored.
+
+    >>> startup_threads("openmp", {"OMP_NUM_THREADS": "3,1"})
+    3
+    >>> startup_threads("arrow", {"OMP_THREAD_LIMIT": "1"})
+    1
+    >>> startup_threads("openblas", {}) is None
+    True
+    """
+
+    def first(*names: str) -> int | None:
+        for name in names:
+            match = _LEADING_COUNT.match(environ.get(name, ""))
+            if match and int(match.group(1)) > 0:
+                return int(match.group(1))
+        return None
+
+    if library == "openblas":
+        count = first("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+        return min(count, usable_cpus()) if count else None
+    if library == "openmp":
+        return first("OMP_NUM_THREADS")
+    if library == "arrow":
+        count, limit = first("OMP_NUM_THREADS"), first("OMP_THREAD_LIMIT")
+        if limit:
+            return min(count or usable_cpus(), limit)
+        return count
+    return None  # MKL, BLIS (not in the scikit-learn image): left as the service sized them
+
+
+_LEADING_COUNT = re.compile(r"\s*\+?(\d+)")
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def peak_rss_bytes() -> int | None:
@@ -514,7 +582,8 @@ def _worker_main(conn: multiprocessing.connection.Connection, config: WorkerConf
 
     Messages to the runner: ``("ready",)``, ``("progress", records)``,
     ``("done", key, records)``, ``("failed", key, kind, cause, position)`` where ``kind`` is
-    ``"file"`` or ``"model"`` (the model could not be loaded: every file would fail).
+    ``"file"`` or ``"model"`` (the model could not be loaded: every file would fail), and
+    ``("bye",)`` once it has nothing more to say and only its process teardown is left.
     """
     from kedro_aws.local.s3 import LocalS3Client  # noqa: PLC0415 - per process
 
@@ -522,7 +591,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, config: WorkerConf
     _keep_freed_memory()
     # The container's environment is the process environment, which user modules may read.
     os.environ.update(config.environment)
-    _limit_native_threads(config.native_threads)
+    _size_native_threads(config.native_threads)
     s3 = LocalS3Client(config.root, config.region)
     model: ServingModel | None = None
     files = 0
@@ -538,6 +607,8 @@ def _worker_main(conn: multiprocessing.connection.Connection, config: WorkerConf
                 files,
                 f"{peak / MIB:.1f} MiB" if peak else "unknown",
             )
+            with contextlib.suppress(OSError):
+                conn.send(("bye",))
             return
         files += 1
         if model is None:
@@ -611,6 +682,7 @@ class _Worker:
     ready: bool = False
     current: InputFile | None = None
     records: int = 0
+    said_bye: bool = False
 
 
 @dataclass
@@ -650,6 +722,7 @@ class _JobRunner:
         self.progress = _Progress()
         self._last_heartbeat = 0.0
         self._last_stop_check = 0.0
+        self._exiting: list[_Worker] = []  # released by _supervise, reaped after _finish
 
     def run(self) -> None:
         with self.store.write() as db:
@@ -677,6 +750,9 @@ class _JobRunner:
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
         self._finish(outcome)
+        # Every worker has said its last word (or is gone) by now; tearing its process down
+        # (unmapping a few hundred MiB) is not part of the job, so it is waited for after.
+        _reap(self._exiting)
 
     # -- the job -------------------------------------------------------------------------
 
@@ -771,7 +847,8 @@ class _JobRunner:
                     return self._stopped()
             return self._final_outcome()
         finally:
-            _shut_down(workers)
+            _release(workers)
+            self._exiting = workers
 
     def _drain(self, worker: _Worker, pending: list[deque]) -> _Outcome | None:
         while True:
@@ -782,6 +859,9 @@ class _JobRunner:
             except (EOFError, OSError):
                 return None  # the worker is gone; _worker_exited handles it
             kind = message[0]
+            if kind == "bye":
+                worker.said_bye = True
+                continue
             if kind == "ready":
                 worker.ready = True
             elif kind == "progress":
@@ -1029,21 +1109,48 @@ def _process_context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _shut_down(workers: list[_Worker]) -> None:
-    """Tell idle workers to exit, terminate busy ones, and reap them all."""
+def _release(workers: list[_Worker]) -> None:
+    """Tell idle workers to exit and wait until each has said ``bye``; end busy ones.
+
+    An idle worker logs its peak RSS and says ``bye`` before its process is torn down: waiting
+    for that (not for the teardown) keeps every worker line in the job's log before the job
+    ends. A busy worker (the job failed or was stopped) is terminated and waited for, so no
+    output of it can appear after the job's end is recorded.
+    """
+    busy = [w for w in workers if w.current is not None]
     for worker in workers:
         if worker.current is None:
             with contextlib.suppress(OSError):
-                worker.conn.send(None)
+                worker.conn.send(None)  # a second None to a worker already leaving is harmless
         else:
             worker.process.terminate()
+    _reap(busy)
+    deadline = time.monotonic() + _WORKER_STOP_GRACE_SECONDS
+    talking = [w for w in workers if w.current is None and not w.said_bye]
+    while talking and time.monotonic() < deadline:
+        waitables = [w.conn for w in talking] + [w.process.sentinel for w in talking]
+        multiprocessing.connection.wait(waitables, timeout=deadline - time.monotonic())
+        for worker in list(talking):
+            if _heard_bye(worker) or not worker.process.is_alive():
+                talking.remove(worker)
+
+
+def _heard_bye(worker: _Worker) -> bool:
+    with contextlib.suppress(EOFError, OSError):
+        while worker.conn.poll():
+            if worker.conn.recv()[0] == "bye":
+                worker.said_bye = True
+    return worker.said_bye
+
+
+def _reap(workers: list[_Worker]) -> None:
+    """Wait for the released workers' processes to end; kill those that outstay the grace."""
     deadline = time.monotonic() + _WORKER_STOP_GRACE_SECONDS
     for worker in workers:
         worker.process.join(max(0.0, deadline - time.monotonic()))
         if worker.process.is_alive():
             worker.process.kill()
             worker.process.join()
-        worker.conn.close()
 
 
 def reseed_random_state() -> None:

@@ -56,7 +56,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kedro_aws.local._client import service_model
+from kedro_aws.local._client import client_exceptions, paginator_config, service_model
 from kedro_aws.local.serving import decode_csv
 from kedro_aws.local.transform_job import (
     NATIVE_THREAD_VARIABLES,
@@ -459,6 +459,8 @@ class _Service:
             else:
                 self.preloaded.append(name)
         service_model("s3")  # botocore's S3 model, which every runner and worker validates with
+        client_exceptions("s3")  # the error classes every local S3 client carries
+        paginator_config("s3", "ListObjectsV2")  # each runner lists its input with it
         decode_csv(b"0,0\n0,0\n")  # pyarrow sets up its CSV reader on first use
         loaded_thread_pools()  # the BLAS/OpenMP pools that workers limit
         _warm_up_scikit_learn()
