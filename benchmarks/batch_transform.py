@@ -356,7 +356,12 @@ class LocalExecutorBench:
         return f"s3://{BUCKET}/{prefix}/"
 
     def run(
-        self, input_uri: str, instances: int, *, measure_rss: bool = False
+        self,
+        input_uri: str,
+        instances: int,
+        *,
+        measure_rss: bool = False,
+        environment: dict[str, str] | None = None,
     ) -> tuple[float, int | None]:
         """Seconds from create to Completed, and (if asked) the peak RSS of any worker process."""
         from kedro_aws.sagemaker.deploy import run_transform_job, wait_for_transform_job
@@ -376,6 +381,7 @@ class LocalExecutorBench:
             assemble_with="Line",
             max_payload_mb=MAX_PAYLOAD_MB,
             instance_count=instances,
+            environment=environment,
         )
         # Every 20 ms: at most ~2 % of a one-second job, and cheap (one SQLite read).
         wait_for_transform_job(
@@ -483,17 +489,26 @@ def run_local_executor(model: Any, paths: list[Path], run: Run) -> None:
     bench.run(tiny, 1)  # untimed warm-up: the transform service is running from here on
     tiny_inputs = {n: bench.upload_startup_inputs(n) for n in (1, 2)}
     startup_seconds: dict[int, list[float]] = {1: [], 2: []}
-    seconds: dict[int, list[float]] = {1: [], 2: []}
-    # Interleaved (1, 2; 2, 1; ...) so that the shared machine's slow spells hit both alike:
-    # their ratio is a target.
+    seconds: dict[str, list[float]] = {"1": [], "1-vcpu": [], "2": []}
+    # Interleaved in a rotating order (1, 1 vCPU, 2; 1 vCPU, 2, 1; ...) so that the shared
+    # machine's slow spells hit all alike: their ratios are targets.
+    order = list(seconds)
     for repeat in range(repeats):
-        for instances in (1, 2) if repeat % 2 == 0 else (2, 1):
+        for variant in order[repeat % 3 :] + order[: repeat % 3]:
+            if variant == "1-vcpu":
+                seconds[variant].append(bench.run(input_uri, 1, environment=ONE_VCPU)[0])
+                continue
+            instances = int(variant)
             startup_seconds[instances].append(bench.run(tiny_inputs[instances], instances)[0])
-            seconds[instances].append(bench.run(input_uri, instances)[0])
-    for instances in (1, 2):
-        run.startup[instances] = statistics.median(startup_seconds[instances])
-        label = f"(c) local executor, {instances} instance{'s' * (instances > 1)}"
-        results.append(Result(label, rows, seconds[instances]))
+            seconds[variant].append(bench.run(input_uri, instances)[0])
+    for variant, label in (
+        ("1", "(c) local executor, 1 instance"),
+        ("2", "(c) local executor, 2 instances"),
+        ("1-vcpu", ONE_VCPU_VARIANT),
+    ):
+        if variant != "1-vcpu":
+            run.startup[int(variant)] = statistics.median(startup_seconds[int(variant)])
+        results.append(Result(label, rows, seconds[variant]))
         _report_progress(results[-1])
     for key, path in memory_inputs(size).items():
         uri = bench.upload([path], f"rss-{key}")
@@ -501,6 +516,10 @@ def run_local_executor(model: Any, paths: list[Path], run: Run) -> None:
 
 
 COLD_VARIANT = "(c) local executor, 1 instance, transform service off"
+#: The 1-instance job with its thread pools sized as on a one-vCPU instance (the job's own
+#: Environment, as a user would set it): the same cores per instance as the 2-instance job.
+ONE_VCPU = {"OMP_NUM_THREADS": "1"}
+ONE_VCPU_VARIANT = "(c) local executor, 1 instance, one vCPU (OMP_NUM_THREADS=1)"
 
 
 @contextlib.contextmanager
@@ -572,6 +591,14 @@ def render(run: Run) -> str:
         checks.append(report.check("(c, 1) ≥ 0.7 × (a)", by_key["c1"] / baseline, 0.7))
     if "c1" in by_key and "c2" in by_key:
         checks.append(report.check("(c, 2) ≥ 1.6 × (c, 1)", by_key["c2"] / by_key["c1"], 1.6))
+    if "c1-vcpu" in by_key and "c2" in by_key:
+        checks.append(
+            report.check(
+                "(c, 2) ≥ 1.6 × (c, 1) at one vCPU per instance",
+                by_key["c2"] / by_key["c1-vcpu"],
+                1.6,
+            )
+        )
     if "c1" in by_key and "b" in by_key:
         checks.append(report.check("(c, 1) ≥ 3 × (b)", by_key["c1"] / by_key["b"], 3.0))
     if startup and "c1" in by_key:
@@ -636,6 +663,8 @@ def _startup_lines(results: list[Result], startup: dict[int, float], baseline: f
 def _key(variant: str) -> str:
     if variant == COLD_VARIANT:
         return "c1-cold"
+    if variant == ONE_VCPU_VARIANT:
+        return "c1-vcpu"
     if variant.startswith("(c)"):
         return "c2" if "2 instances" in variant else "c1"
     return variant[1]
