@@ -11,6 +11,7 @@ Backends: ``make_client(service, region=...)`` returns a client obtained only th
 
 from __future__ import annotations
 
+import doctest
 import os
 import shutil
 import urllib.request
@@ -171,3 +172,22 @@ def make_local_client(local_root: Path) -> MakeClient:
     return lambda service, region="us-east-1": client(
         service, backend="local", root=local_root, region=region
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out docstrings whose examples only illustrate (every one marked ``+SKIP``).
+
+    ``make test`` runs the examples in ``src/``'s docstrings (``--doctest-modules``). Those that
+    need an AWS account, a Kedro session or a running job are marked ``# doctest: +SKIP``;
+    a docstring made only of such examples is documentation, not a test, so it is deselected
+    rather than reported as a skipped test.
+    """
+    illustrative = [
+        item
+        for item in items
+        if isinstance(item, pytest.DoctestItem)
+        and all(example.options.get(doctest.SKIP) for example in item.dtest.examples)
+    ]
+    if illustrative:
+        config.hook.pytest_deselected(items=illustrative)
+        items[:] = [item for item in items if item not in illustrative]

@@ -5,8 +5,8 @@ A SELECT's rows go to ``<OutputLocation>/<QueryExecutionId>.csv``; DDL and utili
 files"). ``GetQueryResults`` reads the rows back from that file, so what a client pages
 through is exactly what the file holds::
 
-    >>> write_results(path, ["id", "name"], [["1", "a"], ["2", None]], column_info)
-    >>> read_page(path, offset=0, limit=2)   # -> ([["id", "name"], ["1", "a"]], <next offset>)
+    >>> write_results(path, ["id", "name"], [["1", "a"], ["2", None]], column_info)  # doctest: +SKIP
+    >>> read_page(path, offset=0, limit=2)   # -> ([["id", "name"], ["1", "a"]], <next offset>)  # doctest: +SKIP
 
 CSV: every field double-quoted (inner quotes doubled), NULL an empty *unquoted* field, so NULL
 and ``''`` stay distinct (PyAthena docs, "NULL and Empty String Handling": ``,,`` is NULL,

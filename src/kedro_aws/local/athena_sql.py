@@ -5,7 +5,7 @@ binds ``?`` execution parameters safely, resolves table names through a callback
 query on a DuckDB connection and fails the way Athena fails (:class:`AthenaQueryError`)::
 
     >>> conn = duckdb.connect()
-    >>> conn.execute("CREATE VIEW sales AS SELECT 7 AS qty")
+    >>> _ = conn.execute("CREATE VIEW sales AS SELECT 7 AS qty")
     >>> table = run_select(conn, "SELECT qty / 2 AS half, typeof(qty / 2) FROM db.sales",
     ...                    database="db", table_resolver=lambda db, name: name)
     >>> table.to_pylist(), athena_type_names(table.schema)

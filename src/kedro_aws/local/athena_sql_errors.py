@@ -8,7 +8,7 @@ one exception that carries both, worded the way Trino words them::
     >>> str(err)
     "COLUMN_NOT_FOUND: line 1:8: Column 'x' cannot be resolved"
     >>> err.category
-    2
+    <ErrorCategory.USER: 2>
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ through Glue. The catalog lives in ``<root>/.kedro-aws/glue.sqlite``, beside the
 metadata, in the hidden state directory that is never listed as a bucket.
 
 Example:
->>> glue = LocalGlueClient("/tmp/kedro-aws-doc-glue", region="eu-west-1")
+>>> import tempfile
+>>> glue = LocalGlueClient(tempfile.mkdtemp(), region="eu-west-1")
 >>> _ = glue.create_database(DatabaseInput={"Name": "Sales"})
 >>> [db["Name"] for db in glue.get_databases()["DatabaseList"]]
 ['sales']
