@@ -391,6 +391,29 @@ def test_local_listing_page_reports_etags_of_put_edited_and_hand_placed_files(
         }
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_local_client_keeps_working_in_a_forked_child_and_after(local_s3):
+    # The metadata connection is kept open per process: a forked child must open its own
+    # (SQLite connections must not cross a fork) and leave the parent's usable.
+    put(local_s3, "before", b"parent")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            put(local_s3, "child", b"from the child")
+            head = local_s3.head_object(Bucket=BUCKET, Key="before")
+            code = 0 if head["ETag"] == f'"{hashlib.md5(b"parent").hexdigest()}"' else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    child = local_s3.head_object(Bucket=BUCKET, Key="child")
+    assert child["ETag"] == f'"{hashlib.md5(b"from the child").hexdigest()}"'
+    put(local_s3, "after", b"parent again")
+    assert local_s3.head_object(Bucket=BUCKET, Key="after")["ContentLength"] == 12
+
+
 def test_local_state_survives_a_new_client(make_local_client, local_s3):
     put(local_s3, "k", b"v", ContentType="text/csv", Metadata={"run": "7"})
 
