@@ -14,6 +14,7 @@ import sys
 BENCHMARKS = {
     "batch_transform": "benchmarks.batch_transform",
     "athena": "benchmarks.athena",
+    "local_s3": "benchmarks.local_s3",
 }
 
 

@@ -7,7 +7,7 @@ can break them unnoticed (as variant (b)'s entry point once was).
 from __future__ import annotations
 
 import pytest
-from benchmarks import athena, batch_transform
+from benchmarks import athena, batch_transform, local_s3
 
 SMOKE_RUNS = {
     # (b) needs its own virtualenv from PyPI; everything else runs.
@@ -24,6 +24,16 @@ SMOKE_RUNS = {
             "Peak worker RSS (MaxPayloadInMB=6)",  # read from the workers' log lines
             "(c, 2) ≥ 1.6 × (c, 1):",
             "(c, 2) ≥ 1.6 × (c, 1) at one vCPU per instance:",
+        ],
+    ),
+    "local_s3": (
+        local_s3,
+        ["--quick"],
+        [
+            "| put_object |",
+            "| head_object |",
+            "| get_object + read |",
+            "| list_objects_v2, one page |",
         ],
     ),
     # Spark is left out: its JVM start alone would double the time; make bench measures it.
