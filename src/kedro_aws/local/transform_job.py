@@ -473,7 +473,8 @@ def startup_threads(library: str, environ: Mapping[str, str]) -> int | None:
 
     The rules, checked against new processes in the tests:
     - ``openblas``: ``OPENBLAS_NUM_THREADS``, else ``GOTO_NUM_THREADS``, else
-      ``OMP_NUM_THREADS``, at most the CPUs (OpenBLAS README, "Setting the number of threads").
+      ``OMP_NUM_THREADS``, at most the CPUs (OpenBLAS README, "Set the number of threads with
+      environment variables"; it applies to the pthreads builds numpy and scipy wheels ship).
     - ``openmp``: ``OMP_NUM_THREADS`` (its first value; OpenMP specification).
     - ``arrow`` (pyarrow): ``OMP_NUM_THREADS``, else the CPUs, at most ``OMP_THREAD_LIMIT``
       (``pyarrow.cpu_count`` documentation).
