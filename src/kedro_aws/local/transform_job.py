@@ -1152,6 +1152,7 @@ def _reap(workers: list[_Worker]) -> None:
         if worker.process.is_alive():
             worker.process.kill()
             worker.process.join()
+        worker.conn.close()
 
 
 def reseed_random_state() -> None:
