@@ -703,8 +703,7 @@ class _ObjectMetadataStore:
     ) -> list[dict[str, Any]]:
         """``describe`` for many ``(key, path, stat)`` of one bucket, in order.
 
-        One connection and one query per chunk of keys: a listing page of 1,000 keys would
-        otherwise open 1,000 connections.
+        One query per 500 keys, not one per key: a listing page holds up to 1,000.
         """
         keys = [key for key, _path, _stat in objects]
         rows: dict[str, tuple] = {}
