@@ -30,7 +30,6 @@ import os
 import re
 import shutil
 import sqlite3
-import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -44,6 +43,7 @@ from botocore.response import StreamingBody
 from dateutil.tz import tzutc
 
 from kedro_aws.local import LocalClient
+from kedro_aws.local.sqlite_store import SqliteStore
 
 _CHUNK = 1024 * 1024
 # Temporary files of in-flight writes carry this prefix; keys may not use it, listings skip it.
@@ -665,33 +665,12 @@ class _ObjectMetadataStore:
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
-            db.execute(self._SCHEMA)
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A transaction on this thread's connection; commits, or rolls back on error."""
-        with self._connection() as db:
-            yield db
-
-    def _connection(self) -> sqlite3.Connection:
-        # One connection per thread and per process, kept open: closing the last connection
-        # to a WAL database checkpoints it and deletes the WAL, which cost every put_object
-        # four fdatasync calls (~1.4 ms). A forked child never uses its parent's connection.
-        cached = getattr(self._local, "connection", None)
-        if cached is None or self._local.pid != os.getpid():
-            cached = sqlite3.connect(self.path, timeout=60)
-            # No fsync per commit: a row lost in a power cut is only a cached ETag, which
-            # ``describe`` recomputes when the row does not match the file.
-            cached.execute("PRAGMA synchronous=NORMAL")
-            self._local.connection, self._local.pid = cached, os.getpid()
-        return cached
+        # Not durable: a row lost in a power cut is only a cached ETag, which ``describe``
+        # recomputes when the row does not match the file.
+        self._store = SqliteStore(path, [self._SCHEMA], durable=False)
 
     def record(self, bucket: str, key: str, stat: os.stat_result, **fields: Any) -> None:
-        with self._connect() as db:
+        with self._store.write() as db:
             _insert_metadata(db, bucket, key, stat, fields)
 
     def describe(self, bucket: str, key: str, path: Path, stat: os.stat_result) -> dict[str, Any]:
@@ -707,7 +686,7 @@ class _ObjectMetadataStore:
         """
         keys = [key for key, _path, _stat in objects]
         rows: dict[str, tuple] = {}
-        with self._connect() as db:
+        with self._store.read() as db:
             for start in range(0, len(keys), _KEYS_PER_QUERY):
                 chunk = keys[start : start + _KEYS_PER_QUERY]
                 rows.update(
@@ -737,17 +716,17 @@ class _ObjectMetadataStore:
                 unseen.append((key, stat, fields))
             infos.append(info)
         if unseen:
-            with self._connect() as db:
+            with self._store.write() as db:
                 for key, stat, fields in unseen:
                     _insert_metadata(db, bucket, key, stat, fields)
         return infos
 
     def forget(self, bucket: str, key: str) -> None:
-        with self._connect() as db:
+        with self._store.write() as db:
             db.execute("DELETE FROM object_metadata WHERE bucket = ? AND key = ?", (bucket, key))
 
     def forget_bucket(self, bucket: str) -> None:
-        with self._connect() as db:
+        with self._store.write() as db:
             db.execute("DELETE FROM object_metadata WHERE bucket = ?", (bucket,))
 
 

@@ -36,10 +36,14 @@ class SqliteStore:
     Args:
         path: The database file (created with its parent folder if missing).
         schema: ``CREATE TABLE IF NOT EXISTS`` / ``CREATE INDEX IF NOT EXISTS`` statements.
+        durable: Sync every commit to disk (SQLite's default). ``False`` for caches that can
+            be rebuilt: in WAL mode a commit then survives a crash of the process, but not
+            necessarily a power cut ("synchronous=NORMAL", sqlite.org/pragma.html#pragma_synchronous).
     """
 
-    def __init__(self, path: str | Path, schema: Iterable[str]) -> None:
+    def __init__(self, path: str | Path, schema: Iterable[str], *, durable: bool = True) -> None:
         self._local = threading.local()
+        self.durable = durable
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.closing(self._connect()) as db:
@@ -52,13 +56,16 @@ class SqliteStore:
         # isolation_level=None: we issue BEGIN ourselves, so the lock mode is ours to choose.
         db = sqlite3.connect(self.path, timeout=_LOCK_TIMEOUT_SECONDS, isolation_level=None)
         db.row_factory = sqlite3.Row
+        if not self.durable:
+            db.execute("PRAGMA synchronous=NORMAL")
         return db
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's connection, opened once: pollers call describe/get many times a second.
 
         One connection per thread and per process (a forked child opens its own: SQLite
-        connections must not cross a fork).
+        connections must not cross a fork). Kept open also because closing the last connection
+        to a WAL database checkpoints it and deletes the WAL (several fsyncs).
         """
         cached = getattr(self._local, "connection", None)
         if cached is None or self._local.pid != os.getpid():
