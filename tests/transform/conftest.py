@@ -38,6 +38,16 @@ def model_fn(model_dir):
     return RowSum()
 """
 
+#: Ends an inference module that defines ``report() -> str``: every request is answered with
+#: that one line, computed in the worker (its environment, thread pools, process tree...).
+ANSWERS_WITH_REPORT = """
+def model_fn(model_dir):
+    return None
+
+def transform_fn(model, body, content_type, accept):
+    return report() + "\\n", accept
+"""
+
 
 class LocalBackend:
     """Local S3 + SageMaker under one root, with the steps a deployment takes."""

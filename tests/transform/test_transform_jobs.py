@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from kedro_aws.local.serving import encode_csv
 from kedro_aws.local.transform_job import NATIVE_THREAD_VARIABLES, native_threads_per_worker
 
-from .conftest import BUCKET, LocalBackend, job_request, wait
+from .conftest import ANSWERS_WITH_REPORT, BUCKET, LocalBackend, job_request, wait
 
 ROWS = [[1, 2, 3, 4], [5, 6, 7, 8], [0, 0, 0, 1]]
 CSV = b"".join(b",".join(str(v).encode() for v in row) + b"\n" for row in ROWS)
@@ -210,20 +210,20 @@ def transform_fn(model, body, content_type, accept):
     assert read_outputs("out") == {"x.csv.out": b"model,job,true,2\n"}
 
 
-THREADS_MODULE = """
+THREADS_MODULE = (
+    """
 import os
 import pyarrow
 from threadpoolctl import threadpool_info
 
-def model_fn(model_dir):
-    return None
-
-def transform_fn(model, body, content_type, accept):
+def report():
     blas = sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
     keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
     parsing = pyarrow.cpu_count()  # the threads the default input_fn parses CSV with
-    return "|".join([*(os.environ.get(k, "-") for k in keys), str(blas), str(parsing)]) + "\\n", accept
+    return "|".join([*(os.environ.get(k, "-") for k in keys), str(blas), str(parsing)])
 """
+    + ANSWERS_WITH_REPORT
+)
 
 
 def test_instances_share_the_cores_between_their_native_thread_pools(
@@ -269,16 +269,7 @@ def report():
     return json.dumps({"pools": sizes, "arrow": pyarrow.cpu_count()}, sort_keys=True)
 """
 
-POOLS_MODULE = (
-    POOLS_REPORT
-    + """
-def model_fn(model_dir):
-    return None
-
-def transform_fn(model, body, content_type, accept):
-    return report() + "\\n", accept
-"""
-)
+POOLS_MODULE = POOLS_REPORT + ANSWERS_WITH_REPORT
 
 THREAD_SETTINGS = [
     {"OMP_NUM_THREADS": "3"},

@@ -44,7 +44,7 @@ from kedro_aws.local.transform_service import (
     stop_service,
 )
 
-from .conftest import BUCKET, REGION, LocalBackend, job_request, wait
+from .conftest import ANSWERS_WITH_REPORT, BUCKET, REGION, LocalBackend, job_request, wait
 
 DEADLINE_SECONDS = 30.0
 GOOD = b"1,2,3,4\n5,6,7,8\n"
@@ -73,14 +73,12 @@ KEYS = (
     "OPENBLAS_THREAD_TIMEOUT",
 )
 
-def model_fn(model_dir):
-    return None
-
-def transform_fn(model, body, content_type, accept):
+def report():
     runner, parent = lineage()
     fields = [str(runner), str(parent), os.getcwd(), *(os.environ.get(k, "-") for k in KEYS)]
-    return "|".join(fields) + "\\n", accept
+    return "|".join(fields)
 """
+    + ANSWERS_WITH_REPORT
 )
 REPORTED_VARIABLES = ("marker", "gone", "override", "openblas_thread_timeout")
 
@@ -90,13 +88,11 @@ RANDOM_MODULE = (
     + """
 import numpy as np
 
-def model_fn(model_dir):
-    return None
-
-def transform_fn(model, body, content_type, accept):
+def report():
     _, parent = lineage()
-    return "|".join([str(parent), *(repr(x) for x in np.random.random(3))]) + "\\n", accept
+    return "|".join([str(parent), *(repr(x) for x in np.random.random(3))])
 """
+    + ANSWERS_WITH_REPORT
 )
 
 PROBABILITY_MODULE = """
